@@ -1,0 +1,1 @@
+"""jobhunter: a pulpo example project."""

@@ -1,0 +1,52 @@
+"""The data that jobhunter's operations exchange."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from pulpo import datamodel
+
+
+class JobPosting(BaseModel):
+    title: str
+    company: str
+    url: str
+    source: str
+
+
+@datamodel(name="RawJobs")
+class RawJobs(BaseModel):
+    """Postings as one job board returned them."""
+
+    source: str
+    keywords: str
+    postings: list[JobPosting] = Field(default_factory=list)
+
+
+@datamodel
+class CleanedJobs(BaseModel):
+    """Postings from every board, deduplicated by URL."""
+
+    sources: list[str]
+    postings: list[JobPosting]
+
+
+@datamodel
+class ParsedJobs(BaseModel):
+    """Each posting's URL with the skills its title mentions."""
+
+    skills_by_url: dict[str, list[str]]
+
+
+@datamodel
+class SkillReport(BaseModel):
+    """How often each skill is asked for, most wanted first."""
+
+    total_postings: int
+    top_skills: list[tuple[str, int]]
+
+
+@datamodel
+class HealthStatus(BaseModel):
+    ok: bool
+    checked: list[str]

@@ -1,0 +1,28 @@
+"""pulpo: decorated Python code in, orchestrated Prefect flows out.
+
+Users import only what is re-exported here.
+"""
+
+from pulpo.decorators import datamodel, operation
+from pulpo.errors import (
+    CycleError,
+    DefinitionError,
+    GraphError,
+    ProjectError,
+    PulpoError,
+    RunError,
+)
+from pulpo.interface import CLI
+
+__all__ = [
+    "CLI",
+    "CycleError",
+    "DefinitionError",
+    "GraphError",
+    "ProjectError",
+    "PulpoError",
+    "RunError",
+    "datamodel",
+    "operation",
+]
+__version__ = "0.1.0"

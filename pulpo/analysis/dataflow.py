@@ -1,0 +1,243 @@
+"""The dependency graph of a project, inferred from data flow.
+
+An operation that outputs datamodel ``X`` feeds every parameter annotated ``X`` (or
+``list[X]``) of other operations: ``producer → X → consumer``. Those wired edges are
+the only dependencies; everything else an operation needs becomes a flow parameter.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import networkx as nx
+
+from pulpo.analysis.signatures import (
+    ParameterInfo,
+    describe_parameters,
+    resolve_model_ref,
+)
+from pulpo.decorators import DataModelSpec, OperationSpec
+from pulpo.errors import CycleError, GraphError
+
+
+@dataclass(frozen=True)
+class Binding:
+    """Where one parameter's value comes from.
+
+    With no producers the parameter is a flow parameter; otherwise it receives the
+    output of its producer, or with ``many`` the outputs of all producers in order.
+    """
+
+    parameter: ParameterInfo
+    producers: tuple[str, ...] = ()
+
+    @property
+    def is_flow_parameter(self) -> bool:
+        return not self.producers
+
+
+@dataclass(frozen=True)
+class OperationNode:
+    """An operation with its parameters resolved and wired."""
+
+    spec: OperationSpec
+    bindings: tuple[Binding, ...]
+    output: str | None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Names of the datamodels the operation consumes, sorted."""
+        return tuple(
+            sorted({b.parameter.model for b in self.bindings if b.parameter.model})
+        )
+
+    @property
+    def upstream(self) -> tuple[str, ...]:
+        """Operations this one depends on, sorted."""
+        return tuple(sorted({p for b in self.bindings for p in b.producers}))
+
+
+@dataclass(frozen=True)
+class Edge:
+    """``producer`` outputs ``model``, which feeds ``parameter`` of ``consumer``."""
+
+    producer: str
+    model: str
+    consumer: str
+    parameter: str
+
+
+@dataclass(frozen=True)
+class DataFlowGraph:
+    """Immutable result of the analysis; every collection is sorted by name."""
+
+    models: Mapping[str, DataModelSpec]
+    operations: Mapping[str, OperationNode]
+    edges: tuple[Edge, ...]
+    order: tuple[str, ...]
+    dependencies: nx.DiGraph
+
+    producers: Mapping[str, tuple[str, ...]]
+
+    def producers_of(self, model: str) -> tuple[str, ...]:
+        """Operations that output ``model``, sorted."""
+        return self.producers.get(model, ())
+
+    def parallel_groups(self) -> tuple[tuple[str, ...], ...]:
+        """Operations grouped by depth: each group only needs earlier groups."""
+        return tuple(
+            tuple(sorted(group))
+            for group in nx.topological_generations(self.dependencies)
+        )
+
+
+class DataFlowAnalyzer:
+    """Builds the :class:`DataFlowGraph` of a set of datamodels and operations."""
+
+    def __init__(
+        self, models: Sequence[DataModelSpec], operations: Sequence[OperationSpec]
+    ) -> None:
+        self._models = _index_models(models)
+        self._operations = _index_operations(operations)
+
+    def analyze(self) -> DataFlowGraph:
+        """Resolve, wire and check everything.
+
+        Raises:
+            GraphError: unknown datamodels, ambiguous producers, duplicate names.
+            CycleError: the data flow loops back on itself.
+        """
+        classes = {name: spec.cls for name, spec in self._models.items()}
+        parameters = {
+            name: describe_parameters(spec, classes)
+            for name, spec in self._operations.items()
+        }
+        outputs = {
+            name: None
+            if spec.output is None
+            else resolve_model_ref(name, spec.output, classes)
+            for name, spec in self._operations.items()
+        }
+        producers: dict[str, list[str]] = defaultdict(list)
+        for name, model in outputs.items():  # names are sorted, so producers are too
+            if model is not None:
+                producers[model].append(name)
+
+        nodes: dict[str, OperationNode] = {}
+        edges: list[Edge] = []
+        for name, spec in self._operations.items():
+            bindings = tuple(
+                _bind(name, parameter, producers.get(parameter.model or "", []))
+                for parameter in parameters[name]
+            )
+            nodes[name] = OperationNode(
+                spec=spec, bindings=bindings, output=outputs[name]
+            )
+            edges.extend(
+                Edge(producer, b.parameter.model or "", name, b.parameter.name)
+                for b in bindings
+                for producer in b.producers
+            )
+        edges.sort(key=lambda e: (e.consumer, e.parameter, e.producer))
+        dependencies = _dependency_graph(nodes, edges)
+        return DataFlowGraph(
+            models=MappingProxyType(self._models),
+            operations=MappingProxyType(nodes),
+            edges=tuple(edges),
+            order=_topological_order(dependencies),
+            dependencies=nx.freeze(dependencies),
+            producers=MappingProxyType(
+                {m: tuple(p) for m, p in sorted(producers.items())}
+            ),
+        )
+
+    def build_dependency_graph(self) -> dict[str, list[str]]:
+        """Map each operation to the operations it depends on."""
+        graph = self.analyze()
+        return {name: list(op.upstream) for name, op in graph.operations.items()}
+
+    def find_parallel_groups(self) -> list[list[str]]:
+        """Groups of operations that may run at the same time, in execution order."""
+        return [list(group) for group in self.analyze().parallel_groups()]
+
+    def topological_sort(self) -> list[str]:
+        """Operations in an order that respects every dependency."""
+        return list(self.analyze().order)
+
+
+def _index_models(models: Sequence[DataModelSpec]) -> dict[str, DataModelSpec]:
+    index: dict[str, DataModelSpec] = {}
+    for spec in sorted(models, key=lambda m: m.name):
+        other = index.get(spec.name)
+        if other is not None and other.cls is not spec.cls:
+            raise GraphError(
+                f"datamodel name {spec.name!r} is used twice: {_where(other.cls)} and "
+                f"{_where(spec.cls)}; pass a distinct name=... to @datamodel"
+            )
+        index[spec.name] = spec
+    return index
+
+
+def _index_operations(operations: Sequence[OperationSpec]) -> dict[str, OperationSpec]:
+    index: dict[str, OperationSpec] = {}
+    for spec in sorted(operations, key=lambda o: o.name):
+        other = index.get(spec.name)
+        if other is not None and other.function is not spec.function:
+            raise GraphError(
+                f"operation name {spec.name!r} is used twice: {_where(other.function)} and "
+                f"{_where(spec.function)}; give each operation its own name"
+            )
+        index[spec.name] = spec
+    return index
+
+
+def _where(obj: object) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+
+def _bind(operation: str, parameter: ParameterInfo, producers: list[str]) -> Binding:
+    if parameter.model is None or not producers:
+        return Binding(parameter)
+    if parameter.many or len(producers) == 1:
+        return Binding(parameter, tuple(producers))
+    named = [p for p in producers if parameter.name in p.split(".")]
+    if len(named) != 1:
+        raise GraphError.ambiguous_input(
+            operation, parameter.name, parameter.model, named or producers
+        )
+    return Binding(parameter, (named[0],))
+
+
+def _dependency_graph(
+    nodes: Mapping[str, OperationNode], edges: list[Edge]
+) -> nx.DiGraph:
+    graph = nx.DiGraph()
+    graph.add_nodes_from(nodes)
+    for edge in edges:
+        if not graph.has_edge(edge.producer, edge.consumer):
+            graph.add_edge(edge.producer, edge.consumer, model=edge.model)
+    return graph
+
+
+def _topological_order(graph: nx.DiGraph) -> tuple[str, ...]:
+    try:
+        return tuple(nx.lexicographical_topological_sort(graph))
+    except nx.NetworkXUnfeasible:
+        pass  # only now pay for finding the cycle, to report it
+    cycle = nx.find_cycle(graph)
+    path = [cycle[0][0]]
+    for producer, consumer in cycle:
+        path += [graph.edges[producer, consumer]["model"], consumer]
+    raise CycleError.from_path(
+        "operations",
+        path,
+        "an operation cannot (even indirectly) consume what it produces; split a "
+        "datamodel so that the loop is broken",
+    )

@@ -1,0 +1,1 @@
+"""The ``pulpo`` command line (Typer). Heavy libraries load only inside commands."""

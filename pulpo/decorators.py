@@ -1,0 +1,250 @@
+"""The two decorators users write: ``@datamodel`` and ``@operation``.
+
+Both validate at decoration time, attach a frozen spec to the decorated object and
+return the object unchanged, so user code stays plain and directly testable.
+"""
+
+from __future__ import annotations
+
+import inspect
+import keyword
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, overload
+
+from pydantic import BaseModel
+
+from pulpo.errors import DefinitionError
+
+DATAMODEL_ATTR = "__pulpo_datamodel__"
+OPERATION_ATTR = "__pulpo_operation__"
+MAX_RETRIES = 50  # Prefect accepts at most 50 per-attempt retry delays.
+RESERVED_PARAMETERS = frozenset({"return_state", "wait_for"})  # Prefect call options
+
+ModelRef = type[BaseModel] | str
+ModelT = TypeVar("ModelT", bound=type[BaseModel])
+FuncT = TypeVar("FuncT", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class DataModelSpec:
+    """What pulpo knows about a ``@datamodel`` class."""
+
+    name: str
+    cls: type[BaseModel]
+    is_document: bool
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """Everything declared by one ``@operation``: identity, data flow and run policy."""
+
+    name: str
+    function: Callable[..., Any]
+    inputs: tuple[ModelRef, ...]
+    output: ModelRef | None
+    retries: int = 0
+    retry_delay: float = 0.0
+    backoff: float = 2.0
+    timeout: float | None = None
+    description: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def retry_delays(self) -> tuple[float, ...]:
+        """The wait before each retry: ``retry_delay`` growing by ``backoff``."""
+        return tuple(self.retry_delay * self.backoff**i for i in range(self.retries))
+
+
+@overload
+def datamodel(cls: ModelT, /) -> ModelT: ...
+@overload
+def datamodel(*, name: str | None = None) -> Callable[[ModelT], ModelT]: ...
+def datamodel(cls: Any = None, /, *, name: str | None = None) -> Any:
+    """Mark a pydantic model or Beanie document as data that operations exchange.
+
+    Args:
+        cls: The class, when used as a bare ``@datamodel``.
+        name: The model's name in the graph; defaults to the class name.
+
+    Returns:
+        The class itself, unchanged apart from the attached spec.
+    """
+
+    def mark(model: ModelT) -> ModelT:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise DefinitionError(
+                f"@datamodel expects a pydantic BaseModel or beanie Document subclass, "
+                f"got {model!r}"
+            )
+        model_name = model.__name__ if name is None else name
+        if not _is_identifier(model_name):
+            raise DefinitionError(
+                f"invalid datamodel name {model_name!r}: use a Python identifier such as "
+                f"'RawJobs'"
+            )
+        spec = DataModelSpec(
+            name=model_name, cls=model, is_document=_is_document(model)
+        )
+        setattr(model, DATAMODEL_ATTR, spec)
+        return model
+
+    return mark if cls is None else mark(cls)
+
+
+def operation(
+    *,
+    name: str,
+    inputs: ModelRef | Sequence[ModelRef] | None = None,
+    outputs: ModelRef | None = None,
+    retries: int = 0,
+    retry_delay: float = 0.0,
+    backoff: float = 2.0,
+    timeout: float | None = None,
+    description: str = "",
+    tags: Sequence[str] = (),
+) -> Callable[[FuncT], FuncT]:
+    """Declare a function as a step of the project's data flow.
+
+    Args:
+        name: Dotted name such as ``"scraping.linkedin.fetch"``; the prefixes are the
+            namespaces whose flows run it. An undotted name makes a standalone flow.
+        inputs: The datamodels the function consumes (``None`` or ``BaseModel`` for
+            none). Each must annotate one of its parameters, as ``X`` or ``list[X]``.
+        outputs: The datamodel the function returns (``None`` for none).
+        retries: How often a failed run is retried.
+        retry_delay: Seconds before the first retry.
+        backoff: Factor by which each further retry delay grows.
+        timeout: Seconds one attempt may take; ``None`` for no limit.
+        description: Shown in ``pulpo inspect`` and in the generated task.
+        tags: Prefect tags for the task.
+
+    Returns:
+        A decorator that returns the function itself.
+    """
+    _check_operation_name(name)
+    _check_policy(name, retries, retry_delay, backoff, timeout)
+    input_refs = _normalize_inputs(name, inputs)
+    output_ref = _normalize_output(name, outputs)
+
+    def mark(function: FuncT) -> FuncT:
+        _check_function(name, function)
+        spec = OperationSpec(
+            name=name,
+            function=function,
+            inputs=input_refs,
+            output=output_ref,
+            retries=retries,
+            retry_delay=float(retry_delay),
+            backoff=float(backoff),
+            timeout=None if timeout is None else float(timeout),
+            description=description or inspect.getdoc(function) or "",
+            tags=tuple(tags),
+        )
+        setattr(function, OPERATION_ATTR, spec)
+        return function
+
+    return mark
+
+
+def datamodel_spec(obj: object) -> DataModelSpec | None:
+    """Return the spec of a class decorated with ``@datamodel`` itself (not inherited)."""
+    if isinstance(obj, type):
+        spec = obj.__dict__.get(DATAMODEL_ATTR)
+        if isinstance(spec, DataModelSpec) and spec.cls is obj:
+            return spec
+    return None
+
+
+def operation_spec(obj: object) -> OperationSpec | None:
+    """Return the spec of a function decorated with ``@operation``."""
+    spec = getattr(obj, OPERATION_ATTR, None)
+    return spec if isinstance(spec, OperationSpec) and spec.function is obj else None
+
+
+def _is_identifier(text: str) -> bool:
+    return text.isidentifier() and not keyword.iskeyword(text)
+
+
+def _is_document(model: type) -> bool:
+    # Checked by name so that pulpo never imports beanie for plain pydantic projects.
+    return any(
+        base.__name__ == "Document" and base.__module__.startswith("beanie")
+        for base in model.__mro__
+    )
+
+
+def _check_operation_name(name: object) -> None:
+    if not isinstance(name, str) or not all(map(_is_identifier, name.split("."))):
+        raise DefinitionError(
+            f"invalid operation name {name!r}: use dot-separated Python identifiers, "
+            f"e.g. 'scraping.linkedin.fetch'"
+        )
+
+
+def _check_policy(
+    name: str, retries: int, retry_delay: float, backoff: float, timeout: float | None
+) -> None:
+    problems = []
+    if not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+        problems.append(f"retries must be an integer from 0 to {MAX_RETRIES}")
+    if retry_delay < 0:
+        problems.append("retry_delay must be >= 0 seconds")
+    if backoff <= 0:
+        problems.append("backoff must be > 0")
+    if timeout is not None and timeout <= 0:
+        problems.append("timeout must be > 0 seconds or None")
+    if problems:
+        raise DefinitionError(f"operation {name!r}: {'; '.join(problems)}")
+
+
+def _normalize_inputs(
+    name: str, inputs: ModelRef | Sequence[ModelRef] | None
+) -> tuple[ModelRef, ...]:
+    if inputs is None or inputs is BaseModel:
+        return ()
+    items = [inputs] if isinstance(inputs, type | str) else list(inputs)
+    refs = tuple(_check_model_ref(name, "inputs", item) for item in items)
+    if len(set(refs)) != len(refs):
+        raise DefinitionError(f"operation {name!r}: inputs lists a datamodel twice")
+    return refs
+
+
+def _normalize_output(name: str, outputs: ModelRef | None) -> ModelRef | None:
+    if outputs is None or outputs is BaseModel:
+        return None
+    return _check_model_ref(name, "outputs", outputs)
+
+
+def _check_model_ref(name: str, field: str, ref: object) -> ModelRef:
+    if isinstance(ref, str) or (isinstance(ref, type) and issubclass(ref, BaseModel)):
+        return ref
+    raise DefinitionError(
+        f"operation {name!r}: {field} must be @datamodel classes or their names, "
+        f"got {ref!r}"
+    )
+
+
+def _check_function(name: str, function: object) -> None:
+    if not callable(function):
+        raise DefinitionError(f"operation {name!r} must decorate a function")
+    if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
+        raise DefinitionError(
+            f"operation {name!r}: generators are not supported; return a datamodel"
+        )
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise DefinitionError(
+                f"operation {name!r}: *args and **kwargs cannot be wired; declare each "
+                f"parameter by name"
+            )
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            raise DefinitionError(
+                f"operation {name!r}: parameter {parameter.name!r} is positional-only; "
+                f"pulpo passes arguments by name"
+            )
+        if parameter.name in RESERVED_PARAMETERS:
+            raise DefinitionError(
+                f"operation {name!r}: parameter name {parameter.name!r} is reserved by "
+                f"Prefect; rename it"
+            )

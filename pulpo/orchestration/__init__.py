@@ -1,0 +1,1 @@
+"""From the analysed graph to Prefect flows: grouping, code generation, writing."""

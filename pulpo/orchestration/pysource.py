@@ -1,0 +1,272 @@
+"""Small helpers that turn Python values and types into formatted source text.
+
+The output follows ``ruff format`` so that generated modules read as hand-written:
+double-quoted strings, calls kept on one line when they fit in 88 columns, otherwise
+exploded one argument per line with a trailing comma.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import collections.abc
+import keyword
+import math
+import sys
+import types
+import typing
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+LINE_LENGTH = 88
+INDENT = "    "
+_BUILTIN_TYPES = (
+    str,
+    int,
+    float,
+    bool,
+    bytes,
+    complex,
+    dict,
+    list,
+    set,
+    frozenset,
+    tuple,
+    object,
+    type,
+)
+
+
+class NotRenderable(Exception):
+    """The value or type has no faithful source representation."""
+
+
+def py_literal(value: Any) -> str:
+    """Source of a literal value, formatted as ruff would.
+
+    Raises:
+        NotRenderable: the value is not made of Python literals.
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise NotRenderable(value)
+        return repr(value)
+    if isinstance(value, str | bytes):
+        return _string_literal(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(py_literal, value)) + "]"
+    if isinstance(value, tuple):
+        inner = ", ".join(map(py_literal, value))
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, dict):
+        items = (f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items())
+        return "{" + ", ".join(items) + "}"
+    raise NotRenderable(value)
+
+
+def is_literal(value: Any) -> bool:
+    """True when :func:`py_literal` renders ``value`` faithfully."""
+    try:
+        source = py_literal(value)
+        return bool(
+            type(ast.literal_eval(source)) is type(value)
+            and ast.literal_eval(source) == value
+        )
+    except (NotRenderable, ValueError, SyntaxError, RecursionError):
+        return False
+
+
+def _string_literal(value: str | bytes) -> str:
+    text = repr(value)
+    prefix = "b" if isinstance(value, bytes) else ""
+    body = text[len(prefix) + 1 : -1]
+    quote_char = text[len(prefix)]
+    has_double = ('"' in value) if isinstance(value, str) else (b'"' in value)
+    if quote_char == "'" and not has_double:
+        body = body.replace("\\'", "'")
+        return f'{prefix}"{body}"'
+    return text
+
+
+class Imports:
+    """Collects the imports of one module and gives each imported name a unique local name."""
+
+    def __init__(self, reserved: set[str] | None = None) -> None:
+        self._names: dict[tuple[str, str], str] = {}
+        self._modules: set[str] = set()
+        self._taken: set[str] = set(reserved or ())
+
+    def name(self, module: str, attribute: str, prefer: str | None = None) -> str:
+        """Import ``attribute`` from ``module``; return the name to use in code."""
+        key = (module, attribute)
+        if key not in self._names:
+            base = prefer or attribute
+            local, counter = base, 2
+            while local in self._taken:
+                local = f"{base}_{counter}"
+                counter += 1
+            self._taken.add(local)
+            self._names[key] = local
+        return self._names[key]
+
+    def module(self, module: str) -> str:
+        """``import module``; return the name to use in code."""
+        self._modules.add(module)
+        return module
+
+    def taken(self) -> set[str]:
+        return set(self._taken)
+
+    def statements(self) -> list[str]:
+        """Import statements, sorted as isort does: plain imports, then from-imports."""
+        grouped: dict[str, list[str]] = defaultdict(list)
+        for (module, attribute), local in self._names.items():
+            entry = attribute if local == attribute else f"{attribute} as {local}"
+            grouped[module].append(entry)
+        plain = [f"import {module}" for module in sorted(self._modules)]
+        froms = [
+            format_import(module, sorted(grouped[module], key=_isort_key))
+            for module in sorted(grouped)
+        ]
+        return plain + froms
+
+
+def _isort_key(entry: str) -> tuple[int, str]:
+    # isort's default order (force-sort-within-sections off): CONSTANTS, Classes, functions
+    name = entry.split(" as ")[0]
+    if name.isupper() and len(name) > 1:
+        return (0, name)
+    return (1, name) if name[:1].isupper() else (2, name)
+
+
+def format_import(module: str, names: list[str]) -> str:
+    line = f"from {module} import {', '.join(names)}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    body = "".join(f"{INDENT}{n},\n" for n in names)
+    return f"from {module} import (\n{body})"
+
+
+class TypeRenderer:
+    """Renders type annotations as source, importing what they name.
+
+    Anything it cannot express faithfully becomes ``Any``.
+    """
+
+    def __init__(self, imports: Imports) -> None:
+        self.imports = imports
+
+    def render(self, annotation: Any) -> str:
+        try:
+            return self._render(annotation)
+        except NotRenderable:
+            return self.imports.name("typing", "Any")
+
+    def _render(self, tp: Any) -> str:
+        if tp is Any or tp is typing.Any:
+            return self.imports.name("typing", "Any")
+        if tp is None or tp is type(None):
+            return "None"
+        if tp in _BUILTIN_TYPES:
+            return tp.__name__
+        origin = typing.get_origin(tp)
+        args = typing.get_args(tp)
+        if origin is typing.Union or origin is types.UnionType:
+            return " | ".join(self._render(arg) for arg in args)
+        if origin is typing.Literal:
+            return f"{self.imports.name('typing', 'Literal')}[{', '.join(map(py_literal, args))}]"
+        if origin is typing.Annotated:
+            return self._render(args[0])
+        if origin is not None:
+            base = self._render(origin)
+            if not args:
+                return base
+            parts = ["..." if a is Ellipsis else self._render(a) for a in args]
+            return f"{base}[{', '.join(parts)}]"
+        if isinstance(tp, type):
+            return self._class(tp)
+        raise NotRenderable(tp)
+
+    def _class(self, cls: type) -> str:
+        module, qualname = cls.__module__, cls.__qualname__
+        if module == "builtins" and getattr(builtins, qualname, None) is cls:
+            return qualname
+        if module == "__main__" or "." in qualname or "<" in qualname:
+            raise NotRenderable(cls)
+        if module in ("collections.abc", "_collections_abc"):
+            if getattr(collections.abc, qualname, None) is cls:
+                return self.imports.name("collections.abc", qualname)
+            raise NotRenderable(cls)
+        loaded = sys.modules.get(module)
+        if loaded is None or getattr(loaded, qualname, None) is not cls:
+            raise NotRenderable(cls)
+        return self.imports.name(module, qualname)
+
+
+def identifier(text: str) -> str:
+    """A valid Python identifier derived from a dotted name."""
+    name = text.replace(".", "_")
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call expression that :func:`format_statement` lays out like ruff format."""
+
+    head: str
+    args: tuple[str | Call | ListExpr, ...]
+
+
+@dataclass(frozen=True)
+class ListExpr:
+    """A list display that may be exploded when too long."""
+
+    prefix: str
+    items: tuple[str | Call, ...]
+
+
+def flat(expr: str | Call | ListExpr) -> str:
+    """The expression on one line."""
+    if isinstance(expr, str):
+        return expr
+    if isinstance(expr, ListExpr):
+        return f"{expr.prefix}[{', '.join(map(flat, expr.items))}]"
+    return f"{expr.head}({', '.join(map(flat, expr.args))})"
+
+
+def format_statement(
+    expr: str | Call | ListExpr, indent: int, before: str = "", after: str = ""
+) -> list[str]:
+    """Lay out ``before + expr + after`` at ``indent`` levels, as ruff format would."""
+    pad = INDENT * indent
+    one_line = f"{pad}{before}{flat(expr)}{after}"
+    if len(one_line) <= LINE_LENGTH or isinstance(expr, str):
+        return [one_line]
+    items: tuple[str | Call | ListExpr, ...]
+    if isinstance(expr, ListExpr):
+        opener, items, closer = f"{expr.prefix}[", expr.items, "]"
+    else:
+        opener, items, closer = f"{expr.head}(", expr.args, ")"
+    inner_pad = INDENT * (indent + 1)
+    joined = f"{inner_pad}{', '.join(map(flat, items))}"
+    if len(joined) <= LINE_LENGTH:
+        return [f"{pad}{before}{opener}", joined, f"{pad}{closer}{after}"]
+    lines = [f"{pad}{before}{opener}"]
+    for item in items:
+        lines.extend(format_statement(item, indent + 1, after=","))
+    lines.append(f"{pad}{closer}{after}")
+    return lines
+
+
+def keyword_arg(name: str, value: str | Call | ListExpr) -> str | Call | ListExpr:
+    """``name=value`` keeping the value's structure for layout."""
+    if isinstance(value, str):
+        return f"{name}={value}"
+    if isinstance(value, ListExpr):
+        return ListExpr(f"{name}={value.prefix}", value.items)
+    return Call(f"{name}={value.head}", value.args)

@@ -1,0 +1,87 @@
+"""A user project: the directory whose pyproject.toml has a ``[tool.pulpo]`` table."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulpo.errors import ProjectError, did_you_mean
+
+CONFIG_FILE = "pyproject.toml"
+KNOWN_KEYS = ("modules",)
+
+
+@dataclass(frozen=True)
+class Project:
+    """Where a project lives and what it declares in ``[tool.pulpo]``."""
+
+    root: Path
+    modules: tuple[str, ...]
+
+    @property
+    def run_cache(self) -> Path:
+        return self.root / "run_cache"
+
+    @property
+    def orchestration_dir(self) -> Path:
+        return self.run_cache / "orchestration"
+
+    @property
+    def first_party(self) -> set[str]:
+        """Top-level package names of the user's own code."""
+        return {module.split(".")[0] for module in self.modules}
+
+    @classmethod
+    def find(cls, start: Path | str | None = None) -> Project:
+        """Load the project at ``start`` (default: the working directory) or above it.
+
+        Raises:
+            ProjectError: no project found, or its configuration is invalid.
+        """
+        origin = Path(start or Path.cwd()).resolve()
+        for folder in (origin, *origin.parents):
+            config = folder / CONFIG_FILE
+            if config.is_file():
+                table = _pulpo_table(config)
+                if table is not None:
+                    return cls(root=folder, modules=_modules(config, table))
+        raise ProjectError.no_project(str(origin))
+
+
+def _pulpo_table(config: Path) -> dict[str, Any] | None:
+    try:
+        data = tomllib.loads(config.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ProjectError.bad_config(str(config), f"not valid TOML: {error}") from None
+    table = data.get("tool", {}).get("pulpo")
+    if table is not None and not isinstance(table, dict):
+        raise ProjectError.bad_config(str(config), "[tool.pulpo] must be a table")
+    return table
+
+
+def _modules(config: Path, table: dict[str, Any]) -> tuple[str, ...]:
+    for key in table:
+        if key not in KNOWN_KEYS:
+            raise ProjectError.bad_config(
+                str(config),
+                f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; known keys: "
+                f"{', '.join(KNOWN_KEYS)}",
+            )
+    modules = table.get("modules")
+    if (
+        not isinstance(modules, list)
+        or not modules
+        or not all(isinstance(m, str) and _is_module_name(m) for m in modules)
+    ):
+        raise ProjectError.bad_config(
+            str(config),
+            "modules must be a non-empty list of module names, e.g. modules = "
+            '["myproject.operations"]',
+        )
+    return tuple(modules)
+
+
+def _is_module_name(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))

@@ -1,0 +1,17 @@
+"""Helpers that generated flow modules call at run time.
+
+Kept small and free of Prefect imports at module level: generated code brings Prefect.
+"""
+
+from pulpo.runtime.graph import OperationFailed, OperationGraph, UpstreamFailed
+from pulpo.runtime.outputs import default_of, validate_output
+from pulpo.runtime.script import run_script
+
+__all__ = [
+    "OperationFailed",
+    "OperationGraph",
+    "UpstreamFailed",
+    "default_of",
+    "run_script",
+    "validate_output",
+]

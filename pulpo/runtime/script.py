@@ -1,0 +1,34 @@
+"""``python run_cache/orchestration/<module>.py [FLOW] [name=value ...]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from pulpo.errors import PulpoError, RunError
+from pulpo.runtime.execution import result_json, run_flow, slots_of
+from pulpo.runtime.parameters import bind, parse_assignments
+
+
+def run_script(*flows: Any, argv: Sequence[str] | None = None) -> None:
+    """Entry point of a generated module run as a script.
+
+    The first argument may name one of ``flows`` (default: the first); the others are
+    ``name=value`` parameters. Prints the result as JSON; exits 1 with a message on error.
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    by_name = {flow.name: flow for flow in flows}
+    chosen = flows[0]
+    try:
+        if args and "=" not in args[0]:
+            name = args.pop(0)
+            if name not in by_name:
+                raise RunError.unknown_flow(name, sorted(by_name))
+            chosen = by_name[name]
+        parameters = bind(chosen.name, slots_of(chosen), parse_assignments(args))
+        result = run_flow(chosen, parameters)
+    except PulpoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    print(result_json(result))
