@@ -92,7 +92,8 @@ class PrefectCodeGenerator:
             self._task(self.orchestration.graph.operations[op], imports, types)
             for op in operations
         ]
-        flow_blocks = [self._flow(flow, imports, types) for flow in flows]
+        constants: dict[str, str] = {}
+        flow_blocks = [self._flow(flow, imports, types, constants) for flow in flows]
         entry = sorted(flows, key=lambda f: (f.scope.count("."), f.name))
         main_call = format_statement(
             Call(
@@ -109,6 +110,7 @@ class PrefectCodeGenerator:
             "flow_module.py.j2",
             title=title,
             import_sections=self._import_sections(imports),
+            constants=[f"{name} = {value}" for name, value in constants.items()],
             definitions=[*tasks, *flow_blocks],
             main=main_call,
         )
@@ -127,7 +129,7 @@ class PrefectCodeGenerator:
         """Source of one flow function."""
         definition = self.orchestration.flows[flow]
         imports = Imports(reserved=self._module_globals([definition]))
-        block = self._flow(definition, imports, TypeRenderer(imports))
+        block = self._flow(definition, imports, TypeRenderer(imports), {})
         return "\n".join(block.lines) + "\n"
 
     def _module_globals(self, flows: Iterable[FlowDefinition]) -> set[str]:
@@ -201,13 +203,20 @@ class PrefectCodeGenerator:
         return Block(tuple(lines))
 
     def _flow(
-        self, flow: FlowDefinition, imports: Imports, types: TypeRenderer
+        self,
+        flow: FlowDefinition,
+        imports: Imports,
+        types: TypeRenderer,
+        constants: dict[str, str],
     ) -> Block:
         signature = []
-        for parameter in flow.parameters:
-            text = f"{parameter.name}: {types.render(parameter.annotation)}"
-            if not parameter.required:
-                text += f" = {self._default(parameter.name, parameter.default, parameter.operations, imports)}"
+        for p in flow.parameters:
+            text = f"{p.name}: {types.render(p.annotation)}"
+            if not p.required:
+                default = self._default(
+                    p.name, p.default, p.operations, imports, constants
+                )
+                text += f" = {default}"
             signature.append(text)
         flow_decorator = imports.name("prefect", "flow")
         returns = f"dict[str, {imports.name('typing', 'Any')}]"
@@ -284,17 +293,32 @@ class PrefectCodeGenerator:
         )
         if argument.many:
             return keyword_arg(argument.parameter, ListExpr("", values))
-        return f"{argument.parameter}={values[0]}"
+        return keyword_arg(argument.parameter, values[0])
 
     def _default(
-        self, name: str, default: object, operations: tuple[str, ...], imports: Imports
+        self,
+        name: str,
+        default: object,
+        operations: tuple[str, ...],
+        imports: Imports,
+        constants: dict[str, str],
     ) -> str:
+        """A literal, or a module constant read from the operation's own signature."""
         if is_literal(default):
             return py_literal(default)
         function = self.orchestration.graph.operations[operations[0]].spec.function
         local = imports.name(function.__module__, function.__qualname__)
         helper = imports.name("pulpo.runtime", "default_of")
-        return f"{helper}({local}, {py_literal(name)})"
+        expression = f"{helper}({local}, {py_literal(name)})"
+        for constant, existing in constants.items():
+            if existing == expression:
+                return constant
+        base = f"{name.upper()}_DEFAULT"
+        constant, counter = base, 2
+        while constant in constants or constant in imports.taken():
+            constant, counter = f"{base}_{counter}", counter + 1
+        constants[constant] = expression
+        return constant
 
     def _import_sections(self, imports: Imports) -> list[list[str]]:
         stdlib, third, first = [], [], []
@@ -339,9 +363,13 @@ class _UnitNames:
     def use(self, unit: str) -> str:
         return self._names[unit]
 
-    def value(self, unit: str, operation: str) -> str:
+    def value(self, unit: str, operation: str) -> str | Call:
         name = self._names[unit]
-        return name if unit == operation else f"{name}.output({py_literal(operation)})"
+        return (
+            name
+            if unit == operation
+            else Call(f"{name}.output", (py_literal(operation),))
+        )
 
     def assigned(self, unit: str) -> str | None:
         return self._names[unit] if unit in self._used else None

@@ -1,0 +1,159 @@
+import pytest
+from pydantic import BaseModel
+
+from pulpo import CycleError, DefinitionError, GraphError, datamodel, operation
+from pulpo.analysis.dataflow import DataFlowAnalyzer, DataFlowGraph
+from pulpo.decorators import datamodel_spec, operation_spec
+
+
+@datamodel
+class Raw(BaseModel):
+    items: list[str] = []
+
+
+@datamodel
+class Clean(BaseModel):
+    items: list[str] = []
+
+
+@datamodel
+class Report(BaseModel):
+    count: int = 0
+
+
+def analyze(
+    *functions: object, models: tuple[type, ...] = (Raw, Clean, Report)
+) -> DataFlowGraph:
+    return DataFlowAnalyzer(
+        [datamodel_spec(m) for m in models],  # type: ignore[misc]
+        [operation_spec(f) for f in functions],  # type: ignore[misc]
+    ).analyze()
+
+
+@operation(name="scraping.stepstone.fetch", outputs=Raw)
+def fetch_stepstone(keywords: str = "python") -> Raw: ...
+
+
+@operation(name="scraping.linkedin.fetch", outputs=Raw)
+async def fetch_linkedin(keywords: str = "python") -> Raw: ...
+
+
+def test_a_single_producer_feeds_the_parameter() -> None:
+    @operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+    def clean(raw: Raw) -> Clean: ...
+
+    graph = analyze(fetch_stepstone, clean)
+    node = graph.operations["parsing.clean"]
+    assert node.upstream == ("scraping.stepstone.fetch",)
+    assert [(e.producer, e.model, e.consumer, e.parameter) for e in graph.edges] == [
+        ("scraping.stepstone.fetch", "Raw", "parsing.clean", "raw")
+    ]
+    assert graph.order == ("scraping.stepstone.fetch", "parsing.clean")
+
+
+def test_list_parameters_receive_every_producer_in_name_order() -> None:
+    @operation(name="scraping.merge", inputs=[Raw], outputs=Clean)
+    def merge(batches: list[Raw]) -> Clean: ...
+
+    graph = analyze(fetch_stepstone, fetch_linkedin, merge)
+    (binding,) = graph.operations["scraping.merge"].bindings
+    assert binding.producers == ("scraping.linkedin.fetch", "scraping.stepstone.fetch")
+    assert binding.parameter.many
+
+
+def test_several_producers_are_told_apart_by_a_name_segment() -> None:
+    @operation(name="scraping.merge", inputs=Raw, outputs=Clean)
+    def merge(stepstone: Raw, linkedin: Raw) -> Clean: ...
+
+    graph = analyze(fetch_stepstone, fetch_linkedin, merge)
+    producers = {
+        b.parameter.name: b.producers
+        for b in graph.operations["scraping.merge"].bindings
+    }
+    assert producers == {
+        "stepstone": ("scraping.stepstone.fetch",),
+        "linkedin": ("scraping.linkedin.fetch",),
+    }
+    assert graph.parallel_groups()[0] == (
+        "scraping.linkedin.fetch",
+        "scraping.stepstone.fetch",
+    )
+
+
+def test_ambiguous_fan_in_names_the_candidates_and_suggests_a_list() -> None:
+    @operation(name="scraping.merge", inputs=Raw, outputs=Clean)
+    def merge(raw: Raw) -> Clean: ...
+
+    with pytest.raises(GraphError) as error:
+        analyze(fetch_stepstone, fetch_linkedin, merge)
+    message = str(error.value)
+    assert "'scraping.merge'" in message and "'raw'" in message
+    assert "scraping.linkedin.fetch, scraping.stepstone.fetch" in message
+    assert "list[Raw]" in message
+
+
+def test_a_model_nobody_produces_and_plain_values_become_flow_parameters() -> None:
+    @operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+    def clean(raw: Raw, strict: bool = False) -> Clean: ...
+
+    graph = analyze(clean)
+    bindings = graph.operations["parsing.clean"].bindings
+    assert all(b.is_flow_parameter for b in bindings)
+    assert [b.parameter.name for b in bindings] == ["raw", "strict"]
+
+
+def test_a_cycle_is_reported_as_a_path_of_operations_and_models() -> None:
+    @operation(name="a.first", inputs=Clean, outputs=Raw)
+    def first(clean: Clean) -> Raw: ...
+
+    @operation(name="a.second", inputs=Raw, outputs=Clean)
+    def second(raw: Raw) -> Clean: ...
+
+    with pytest.raises(CycleError) as error:
+        analyze(first, second)
+    assert "a.first → Raw → a.second → Clean → a.first" in str(error.value)
+
+
+def test_unknown_model_names_get_a_suggestion() -> None:
+    @operation(name="report", inputs="Cleen", outputs=Report)
+    def report(clean: Clean) -> Report: ...
+
+    with pytest.raises(
+        GraphError, match=r"unknown datamodel 'Cleen' \(did you mean 'Clean'\?\)"
+    ):
+        analyze(report)
+
+
+def test_classes_that_are_not_datamodels_are_unknown_models() -> None:
+    class Loose(BaseModel):
+        x: int = 0
+
+    @operation(name="report", outputs=Loose)
+    def report() -> Loose: ...
+
+    with pytest.raises(GraphError, match="unknown datamodel 'Loose'.*@datamodel"):
+        analyze(report)
+
+
+def test_a_declared_input_must_annotate_a_parameter() -> None:
+    @operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+    def clean(data: dict) -> Clean: ...
+
+    with pytest.raises(DefinitionError, match="declares input 'Raw' but no parameter"):
+        analyze(clean)
+
+
+def test_duplicate_operation_names_name_both_functions() -> None:
+    @operation(name="scraping.stepstone.fetch", outputs=Raw)
+    def other() -> Raw: ...
+
+    with pytest.raises(GraphError, match="used twice"):
+        analyze(fetch_stepstone, other)
+
+
+def test_unresolvable_annotations_are_reported() -> None:
+    @operation(name="op")
+    def op(x: "Missing") -> None: ...  # type: ignore[name-defined]  # noqa: F821
+
+    with pytest.raises(DefinitionError, match="cannot resolve the annotations"):
+        analyze(op)

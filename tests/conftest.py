@@ -1,0 +1,69 @@
+"""Shared fixtures: throwaway pulpo projects and a way to run the CLI as users do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PULPO = str(Path(sys.executable).with_name("pulpo"))
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_pulpo(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+) -> Result:
+    """Run the installed ``pulpo`` console script in ``cwd``."""
+    completed = subprocess.run(
+        [PULPO, *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+MakeProject = Callable[..., Path]
+
+
+@pytest.fixture
+def make_project(tmp_path: Path) -> MakeProject:
+    """Write a project: ``make_project(ops="...python...")`` → its directory.
+
+    Each keyword becomes ``<name>.py`` inside package ``app``; ``modules`` lists what
+    ``[tool.pulpo]`` imports (default: every module written).
+    """
+
+    def make(
+        modules: list[str] | None = None, pyproject: str | None = None, **files: str
+    ) -> Path:
+        root = tmp_path / "project"
+        package = root / "app"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text("")
+        for name, source in files.items():
+            (package / f"{name}.py").write_text(textwrap.dedent(source))
+        listed = modules if modules is not None else [f"app.{name}" for name in files]
+        config = pyproject or (
+            '[project]\nname = "app"\nversion = "0"\n\n[tool.pulpo]\n'
+            f"modules = {listed!r}\n".replace("'", '"')
+        )
+        (root / "pyproject.toml").write_text(config)
+        return root
+
+    return make

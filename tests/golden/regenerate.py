@@ -1,0 +1,29 @@
+"""Rebuild the golden copy of the example's generated code: python tests/golden/regenerate.py"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+EXAMPLE = HERE.parents[1] / "examples" / "jobhunter"
+GOLDEN = HERE / "jobhunter"
+
+
+def generate(destination: Path) -> None:
+    """Build a clean copy of the example and copy its run_cache/orchestration/ out."""
+    with tempfile.TemporaryDirectory() as scratch:
+        project = Path(scratch) / "jobhunter"
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__"))
+        pulpo = Path(sys.executable).with_name("pulpo")
+        subprocess.run([str(pulpo), "build"], cwd=project, check=True, capture_output=True)
+        shutil.rmtree(destination, ignore_errors=True)
+        shutil.copytree(project / "run_cache" / "orchestration", destination)
+
+
+if __name__ == "__main__":
+    generate(GOLDEN)
+    print(f"golden files written to {GOLDEN}")

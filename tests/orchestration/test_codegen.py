@@ -1,0 +1,91 @@
+"""Generated code: matches the golden files, is deterministic and passes ruff."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, run_pulpo
+from tests.golden.regenerate import GOLDEN
+
+EXAMPLE = REPO / "examples" / "jobhunter"
+WIDE = Path(__file__).resolve().parents[1] / "fixtures" / "wide"
+RUFF = str(Path(sys.executable).with_name("ruff"))
+
+
+def built_copy(source: Path, destination: Path) -> Path:
+    project = destination / source.name
+    shutil.copytree(
+        source, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__")
+    )
+    result = run_pulpo("build", cwd=project)
+    assert result.returncode == 0, result.stderr
+    return project / "run_cache" / "orchestration"
+
+
+def test_example_output_matches_the_golden_files(tmp_path: Path) -> None:
+    generated = built_copy(EXAMPLE, tmp_path)
+    comparison = filecmp.dircmp(generated, GOLDEN, ignore=["__pycache__"])
+    assert comparison.left_only == [] and comparison.right_only == []
+    _, mismatch, errors = filecmp.cmpfiles(
+        generated, GOLDEN, comparison.common_files, shallow=False
+    )
+    assert mismatch == [] and errors == [], (
+        f"generated files differ from tests/golden/jobhunter: {mismatch}; if the change is "
+        f"intended, run: python tests/golden/regenerate.py"
+    )
+
+
+def test_builds_are_byte_identical_across_directories(tmp_path: Path) -> None:
+    first = built_copy(WIDE, tmp_path / "one")
+    second = built_copy(WIDE, tmp_path / "two")
+    files = sorted(p.name for p in first.iterdir() if p.is_file())
+    assert files == sorted(p.name for p in second.iterdir() if p.is_file())
+    for name in files:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert str(tmp_path) not in "".join((first / n).read_text() for n in files)
+
+
+@pytest.mark.parametrize("project", [EXAMPLE, WIDE], ids=["jobhunter", "wide"])
+def test_generated_modules_are_formatted_and_lint_clean(
+    project: Path, tmp_path: Path
+) -> None:
+    generated = built_copy(project, tmp_path)
+    common = ["--isolated", "--no-respect-gitignore"]
+    formatted = subprocess.run(
+        [RUFF, "format", *common, "--check", "--diff", str(generated)],
+        capture_output=True,
+        text=True,
+    )
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    linted = subprocess.run(
+        [RUFF, "check", *common, "--select", "E,F,W,I,UP,B", str(generated)],
+        capture_output=True,
+        text=True,
+        cwd=generated.parents[1],
+    )
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
+    generated = built_copy(EXAMPLE, tmp_path)
+    project = generated.parents[1]
+    inode = (generated / "scraping_flow.py").stat().st_ino
+    operations = project / "jobhunter" / "operations.py"
+    operations.write_text(
+        operations.read_text().replace(
+            "def summarize(parsed: ParsedJobs, top: int = 3)",
+            "def summarize(parsed: ParsedJobs, top: int = 5)",
+        )
+    )
+    result = run_pulpo("build", cwd=project)
+    assert (
+        "2 written, 4 unchanged, 0 removed" in result.stdout
+    )  # parsing_flow.py, graph.json
+    assert (generated / "scraping_flow.py").stat().st_ino == inode
+    assert "top: int = 5" in (generated / "parsing_flow.py").read_text()

@@ -1,0 +1,108 @@
+import pytest
+from pydantic import BaseModel
+
+from pulpo import DefinitionError, datamodel, operation
+from pulpo.decorators import datamodel_spec, operation_spec
+
+
+@datamodel
+class Jobs(BaseModel):
+    titles: list[str] = []
+
+
+def test_datamodel_returns_the_class_and_records_its_name() -> None:
+    @datamodel(name="Listing")
+    class Raw(BaseModel):
+        url: str
+
+    spec = datamodel_spec(Raw)
+    assert spec is not None and spec.name == "Listing" and spec.cls is Raw
+    assert Raw(url="u").url == "u"
+    assert datamodel_spec(Jobs).name == "Jobs"  # type: ignore[union-attr]
+
+
+def test_subclasses_of_a_datamodel_are_not_datamodels_themselves() -> None:
+    class MoreJobs(Jobs):
+        pass
+
+    assert datamodel_spec(MoreJobs) is None
+
+
+def test_datamodel_rejects_classes_that_are_not_pydantic_models() -> None:
+    with pytest.raises(DefinitionError, match="pydantic BaseModel"):
+        datamodel(type("Plain", (), {}))
+
+
+def test_operation_returns_the_original_function_still_callable() -> None:
+    def fetch(keywords: str = "python") -> Jobs:
+        return Jobs(titles=[keywords])
+
+    decorated = operation(
+        name="scraping.fetch", outputs=Jobs, retries=2, retry_delay=1.0
+    )(fetch)
+    assert decorated is fetch
+    assert fetch("go").titles == ["go"]
+    spec = operation_spec(fetch)
+    assert spec is not None
+    assert spec.output is Jobs and spec.inputs == ()
+    assert spec.retry_delays == (1.0, 2.0)
+
+
+def test_retry_delays_grow_by_backoff() -> None:
+    @operation(name="a", retries=3, retry_delay=0.5, backoff=3)
+    def a() -> None: ...
+
+    assert operation_spec(a).retry_delays == (0.5, 1.5, 4.5)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "name", ["", "scraping..fetch", "1st.op", "scraping.fetch-all", "a.class"]
+)
+def test_operation_names_must_be_dotted_identifiers(name: str) -> None:
+    with pytest.raises(DefinitionError, match="invalid operation name"):
+        operation(name=name)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"retries": -1}, "retries"),
+        ({"retries": 51}, "retries"),
+        ({"retry_delay": -1}, "retry_delay"),
+        ({"backoff": 0}, "backoff"),
+        ({"timeout": 0}, "timeout"),
+    ],
+)
+def test_policies_are_checked(options: dict, message: str) -> None:
+    with pytest.raises(DefinitionError, match=message):
+        operation(name="op", **options)
+
+
+def test_inputs_must_be_models_or_names() -> None:
+    with pytest.raises(DefinitionError, match="inputs must be"):
+        operation(name="op", inputs=int)  # type: ignore[arg-type]
+
+
+def test_base_model_means_no_inputs() -> None:
+    @operation(name="op", inputs=BaseModel)
+    def op() -> None: ...
+
+    assert operation_spec(op).inputs == ()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("def f(*args): ...", r"\*args"),
+        ("def f(**kwargs): ...", r"\*\*kwargs"),
+        ("def f(a, /): ...", "positional-only"),
+        ("def f(wait_for): ...", "reserved"),
+        ("def f(return_state): ...", "reserved"),
+        ("def f():\n    yield 1", "generators"),
+    ],
+)
+def test_signatures_pulpo_cannot_wire_are_rejected(source: str, message: str) -> None:
+    namespace: dict = {}
+    exec(source, namespace)
+    with pytest.raises(DefinitionError, match=message):
+        operation(name="op")(namespace["f"])
