@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import TypeAdapter, ValidationError
+
 from pulpo.errors import RunError, did_you_mean
 
 
@@ -58,10 +60,10 @@ def coerce(raw: str, annotation: Any) -> Any:
 def bind(
     flow: str, slots: Sequence[ParameterSlot], raw: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Check names against ``slots`` and coerce every value.
+    """Check names against ``slots``, then coerce and validate every value.
 
     Raises:
-        RunError: an unknown parameter, or a required one missing.
+        RunError: an unknown parameter, a required one missing, or an invalid value.
     """
     by_name = {slot.name: slot for slot in slots}
     for name in raw:
@@ -80,9 +82,19 @@ def bind(
                 f"flow {flow!r} needs parameter {slot.name!r}{users}; pass "
                 f"--param {slot.name}=VALUE"
             )
-    return {
-        name: coerce(value, by_name[name].annotation) for name, value in raw.items()
-    }
+    values = {}
+    for name, text in raw.items():
+        annotation = by_name[name].annotation
+        try:
+            values[name] = TypeAdapter(annotation).validate_python(
+                coerce(text, annotation)
+            )
+        except ValidationError as error:
+            problem = error.errors()[0]["msg"]
+            raise RunError(
+                f"invalid value {text!r} for parameter {name!r} of flow {flow!r}: {problem}"
+            ) from None
+    return values
 
 
 def _accepts_only_text(annotation: Any) -> bool:

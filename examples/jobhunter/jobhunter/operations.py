@@ -11,8 +11,6 @@ import hashlib
 import time
 from collections import Counter
 
-from pulpo import operation
-
 from jobhunter.models import (
     CleanedJobs,
     HealthStatus,
@@ -21,6 +19,7 @@ from jobhunter.models import (
     RawJobs,
     SkillReport,
 )
+from pulpo import operation
 
 SKILLS = ("python", "sql", "docker", "kubernetes", "aws", "react", "rust", "pandas")
 COMPANIES = ("Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark")
@@ -51,7 +50,9 @@ def fetch_stepstone(keywords: str = "python", limit: int = 4) -> RawJobs:
     """Fetch postings from StepStone (a blocking client, run in a worker thread)."""
     time.sleep(LATENCY_SECONDS)
     return RawJobs(
-        source="stepstone", keywords=keywords, postings=fake_postings("stepstone", keywords, limit)
+        source="stepstone",
+        keywords=keywords,
+        postings=fake_postings("stepstone", keywords, limit),
     )
 
 
@@ -63,7 +64,9 @@ async def fetch_linkedin(keywords: str = "python", limit: int = 4) -> RawJobs:
     return {  # type: ignore[return-value]
         "source": "linkedin",
         "keywords": keywords,
-        "postings": [p.model_dump() for p in fake_postings("linkedin", keywords, limit)],
+        "postings": [
+            p.model_dump() for p in fake_postings("linkedin", keywords, limit)
+        ],
     }
 
 
@@ -94,7 +97,9 @@ def summarize(parsed: ParsedJobs, top: int = 3) -> SkillReport:
     """Count skills across postings."""
     counts = Counter(s for skills in parsed.skills_by_url.values() for s in skills)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return SkillReport(total_postings=len(parsed.skills_by_url), top_skills=ranked[:top])
+    return SkillReport(
+        total_postings=len(parsed.skills_by_url), top_skills=ranked[:top]
+    )
 
 
 @operation(name="healthcheck", outputs=HealthStatus)

@@ -1,0 +1,39 @@
+# pulpo developer commands. Every target installs what it needs first.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+EXAMPLE := examples/jobhunter
+
+.PHONY: install demo test lint bench golden clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
+		(apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: install
+	cd $(EXAMPLE) && ../../$(BIN)/pulpo build
+	cd $(EXAMPLE) && ../../$(BIN)/pulpo prefect run scraping_flow --param keywords=python
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python benchmarks/compile_scaling.py
+
+golden: install
+	$(BIN)/python tests/golden/regenerate.py
+
+clean:
+	rm -rf $(EXAMPLE)/run_cache tests/fixtures/*/run_cache .pytest_cache .ruff_cache .mypy_cache

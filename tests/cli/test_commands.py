@@ -1,0 +1,128 @@
+"""The build-side commands as users call them: build, compile, graph, inspect, clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.cli.test_errors import GOOD
+from tests.conftest import MakeProject, run_pulpo
+
+
+def test_build_generates_a_module_per_namespace_and_the_graph(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        ops=GOOD + '\n@operation(name="ping")\ndef ping() -> None: ...\n'
+    )
+    result = run_pulpo("build", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "built 3 flows in 3 modules" in result.stdout
+    generated = root / "run_cache" / "orchestration"
+    assert sorted(p.name for p in generated.iterdir()) == [
+        "__init__.py",
+        "graph.json",
+        "graph.mmd",
+        "parsing_flow.py",
+        "scraping_flow.py",
+        "standalones.py",
+    ]
+    assert "async def ping_flow()" in (generated / "standalones.py").read_text()
+    assert (root / "run_cache" / ".gitignore").read_text() == "*\n"
+
+
+def test_compile_and_build_write_the_same_code(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("compile", cwd=root).returncode == 0
+    again = run_pulpo("build", cwd=root)
+    assert "0 written" in again.stdout
+
+
+def test_project_option_works_from_anywhere(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    result = run_pulpo("-C", str(root), "build", cwd=root.parent)
+    assert result.returncode == 0, result.stderr
+    assert (root / "run_cache" / "orchestration" / "scraping_flow.py").exists()
+
+
+def test_commands_find_the_project_from_a_subdirectory(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("build", cwd=root / "app").returncode == 0
+
+
+def test_graph_json_lists_operations_models_edges_and_flows(
+    make_project: MakeProject,
+) -> None:
+    result = run_pulpo("graph", "--format", "json", cwd=make_project(ops=GOOD))
+    data = json.loads(result.stdout)
+    assert [op["name"] for op in data["operations"]] == [
+        "parsing.clean",
+        "scraping.fetch",
+    ]
+    assert data["edges"] == [
+        {
+            "producer": "scraping.fetch",
+            "model": "Raw",
+            "consumer": "parsing.clean",
+            "parameter": "raw",
+        }
+    ]
+    parsing = next(f for f in data["flows"] if f["name"] == "parsing_flow")
+    assert parsing["upstream"] == ["scraping_flow"]
+    assert [(p["name"], p["required"]) for p in parsing["parameters"]] == [
+        ("strict", True),
+        ("keywords", False),
+    ]
+
+
+def test_graph_mermaid_groups_namespaces(make_project: MakeProject) -> None:
+    result = run_pulpo("graph", cwd=make_project(ops=GOOD))
+    assert result.stdout.splitlines()[2] == "flowchart LR"
+    assert 'subgraph ns_scraping["scraping"]' in result.stdout
+    assert "op_scraping_fetch --> model_Raw" in result.stdout
+    assert "model_Raw -->|raw| op_parsing_clean" in result.stdout
+
+
+def test_inspect_shows_models_operations_and_flow_parameters(
+    make_project: MakeProject,
+) -> None:
+    text = run_pulpo("inspect", cwd=make_project(ops=GOOD)).stdout
+    assert "scraping.fetch: - → Raw  [scraping_flow]" in text
+    assert "parsing_flow (1 operations): strict: bool, keywords: str = 'python'" in text
+    data = json.loads(run_pulpo("inspect", "--json", cwd=make_project(ops=GOOD)).stdout)
+    assert {m["name"] for m in data["models"]} == {"Raw", "Clean"}
+
+
+def test_clean_removes_generated_code_and_keeps_data(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    run_pulpo("build", cwd=root)
+    (root / "run_cache" / "prefect").mkdir()
+    result = run_pulpo("clean", cwd=root)
+    assert "removed run_cache/orchestration" in result.stdout
+    assert not (root / "run_cache" / "orchestration").exists()
+    assert (root / "run_cache" / "prefect").exists()
+    assert run_pulpo("clean", "--all", cwd=root).returncode == 0
+    assert not (root / "run_cache").exists()
+    assert "nothing to clean" in run_pulpo("clean", cwd=root).stdout
+
+
+def test_help_does_not_import_prefect() -> None:
+    code = (
+        "import sys\n"
+        "from pulpo.cli.app import main\n"
+        "sys.argv = ['pulpo', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in ('prefect', 'fastapi', 'docker', 'beanie', 'networkx', 'jinja2') if m in sys.modules)\n"
+        "print('HEAVY', heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,207 @@
+"""User mistakes: one clear message naming the culprit, exit 1, no traceback, no damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MakeProject, Result, run_pulpo
+
+MODELS = """
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+@datamodel
+class Raw(BaseModel):
+    items: list[str] = []
+
+@datamodel
+class Clean(BaseModel):
+    items: list[str] = []
+"""
+
+GOOD = (
+    MODELS
+    + """
+@operation(name="scraping.fetch", outputs=Raw)
+def fetch(keywords: str = "python") -> Raw:
+    return Raw(items=[keywords])
+
+@operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+def clean(raw: Raw, strict: bool) -> Clean:
+    return Clean(items=raw.items)
+"""
+)
+
+
+def assert_user_error(result: Result, *fragments: str) -> None:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_outside_a_project(tmp_path: Path) -> None:
+    assert_user_error(
+        run_pulpo("build", cwd=tmp_path), "no pulpo project found", "[tool.pulpo]"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "fragment"),
+    [
+        ("[tool.pulpo]\nmodules = []\n", "modules must be a non-empty list"),
+        (
+            '[tool.pulpo]\nmodule = ["app.ops"]\n',
+            "unknown key 'module' (did you mean 'modules'?)",
+        ),
+        ("[tool.pulpo\nmodules = 1\n", "not valid TOML"),
+    ],
+)
+def test_bad_config(make_project: MakeProject, config: str, fragment: str) -> None:
+    root = make_project(ops=GOOD, pyproject=config)
+    assert_user_error(run_pulpo("build", cwd=root), "pyproject.toml", fragment)
+
+
+def test_missing_module(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD, modules=["app.opps"])
+    assert_user_error(
+        run_pulpo("build", cwd=root), "cannot import 'app.opps'", "[tool.pulpo]"
+    )
+
+
+def test_import_error_points_at_the_file_and_line(make_project: MakeProject) -> None:
+    root = make_project(ops="import os\n\nvalue = undefined_name\n")
+    assert_user_error(
+        run_pulpo("build", cwd=root), "app/ops.py:3", "NameError", "undefined_name"
+    )
+
+
+def test_syntax_error_points_at_the_file_and_line(make_project: MakeProject) -> None:
+    root = make_project(ops="def broken(:\n    pass\n")
+    assert_user_error(run_pulpo("build", cwd=root), "app/ops.py:1", "SyntaxError")
+
+
+def test_invalid_operation_name_points_at_the_decorator(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(
+        ops=MODELS + '\n@operation(name="scraping.fetch-all")\ndef f() -> None: ...\n'
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=root),
+        "app/ops.py:13",
+        "invalid operation name 'scraping.fetch-all'",
+    )
+
+
+def test_duplicate_operation_names(make_project: MakeProject) -> None:
+    dup = (
+        GOOD
+        + '\n@operation(name="scraping.fetch", outputs=Raw)\ndef fetch_again() -> Raw: ...\n'
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=dup)),
+        "'scraping.fetch' is used twice",
+        "fetch_again",
+    )
+
+
+def test_unknown_model_suggests_the_close_one(make_project: MakeProject) -> None:
+    ops = (
+        MODELS
+        + '\n@operation(name="report", inputs="Claen")\ndef report(c: Clean) -> None: ...\n'
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=ops)),
+        "unknown datamodel 'Claen'",
+        "did you mean 'Clean'",
+    )
+
+
+def test_ambiguous_fan_in(make_project: MakeProject) -> None:
+    ops = (
+        GOOD
+        + '\n@operation(name="scraping.other", outputs=Raw)\ndef other() -> Raw: ...\n'
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=ops)),
+        "parameter 'raw'",
+        "scraping.fetch, scraping.other",
+        "list[Raw]",
+    )
+
+
+def test_cycle_prints_the_path(make_project: MakeProject) -> None:
+    ops = (
+        MODELS
+        + """
+@operation(name="a.one", inputs=Clean, outputs=Raw)
+def one(clean: Clean) -> Raw: ...
+
+@operation(name="a.two", inputs=Raw, outputs=Clean)
+def two(raw: Raw) -> Clean: ...
+"""
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=ops)),
+        "a.one → Raw → a.two → Clean → a.one",
+    )
+
+
+def test_a_failed_build_leaves_the_previous_output_intact(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("build", cwd=root).returncode == 0
+    generated = root / "run_cache" / "orchestration"
+    before = {p.name: p.read_bytes() for p in generated.iterdir() if p.is_file()}
+    (root / "app" / "ops.py").write_text(GOOD + "\nbroken = (\n")
+    assert_user_error(run_pulpo("build", cwd=root), "SyntaxError")
+    after = {p.name: p.read_bytes() for p in generated.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_unknown_flow_lists_flows_and_suggests(make_project: MakeProject) -> None:
+    result = run_pulpo("prefect", "run", "scrapping_flow", cwd=make_project(ops=GOOD))
+    assert_user_error(
+        result,
+        "unknown flow 'scrapping_flow'",
+        "did you mean 'scraping_flow'",
+        "parsing_flow",
+    )
+
+
+def test_missing_required_parameter(make_project: MakeProject) -> None:
+    result = run_pulpo("prefect", "run", "parsing_flow", cwd=make_project(ops=GOOD))
+    assert_user_error(
+        result, "needs parameter 'strict'", "parsing.clean", "--param strict="
+    )
+
+
+def test_malformed_param(make_project: MakeProject) -> None:
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "scraping_flow",
+        "--param",
+        "keywords",
+        cwd=make_project(ops=GOOD),
+    )
+    assert_user_error(result, "malformed --param 'keywords'", "name=value")
+
+
+def test_unknown_param(make_project: MakeProject) -> None:
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "scraping_flow",
+        "-p",
+        "keyword=go",
+        cwd=make_project(ops=GOOD),
+    )
+    assert_user_error(result, "no parameter 'keyword'", "did you mean 'keywords'")

@@ -1,0 +1,384 @@
+"""`pulpo prefect run` end to end: real CLI subprocesses against a real Prefect server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_errors import assert_user_error
+from tests.conftest import REPO, MakeProject, run_pulpo
+
+pytestmark = pytest.mark.e2e
+
+TIMED = """
+import asyncio
+import time
+from pathlib import Path
+
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Span(BaseModel):
+    name: str
+    started: float
+    ended: float
+
+
+@datamodel
+class Summary(BaseModel):
+    names: list[str]
+
+
+def span(name: str, seconds: float) -> Span:
+    started = time.time()
+    time.sleep(seconds)
+    return Span(name=name, started=started, ended=time.time())
+
+
+@operation(name="ingest.slow.load", outputs=Span)
+def slow(delay: float = 2.0) -> Span:
+    return span("slow", delay)
+
+
+@operation(name="ingest.fast.load", outputs=Span)
+async def fast() -> Span:
+    started = time.time()
+    await asyncio.sleep(2.5)
+    return Span(name="fast", started=started, ended=time.time())
+
+
+@operation(name="ingest.fast.follow", inputs=Span, outputs=Summary)
+def follow(fast: Span) -> Summary:
+    return Summary(names=[f"after:{fast.name}:{time.time()}"])
+
+
+@operation(name="ingest.merge", inputs=[Span], outputs=Summary)
+def merge(spans: list[Span]) -> Summary:
+    return Summary(names=[s.name for s in spans])
+"""
+
+POLICIES = """
+import asyncio
+from pathlib import Path
+
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Count(BaseModel):
+    attempts: int
+
+
+def bump(path: str) -> int:
+    file = Path(path)
+    attempts = int(file.read_text()) + 1 if file.exists() else 1
+    file.write_text(str(attempts))
+    return attempts
+
+
+@operation(name="flaky.succeeds", outputs=Count, retries=2, retry_delay=0.3, backoff=2)
+def succeeds(counter: str) -> Count:
+    attempts = bump(counter)
+    if attempts < 3:
+        raise ConnectionError(f"attempt {attempts} failed")
+    return Count(attempts=attempts)
+
+
+@operation(name="broken.never", retries=1, retry_delay=0.1)
+def never(counter: str) -> None:
+    bump(counter)
+    raise ValueError("the service is down")
+
+
+@operation(name="slow.hang", timeout=1)
+async def hang() -> None:
+    await asyncio.sleep(30)
+
+
+@operation(name="shape.bad", outputs=Count)
+def bad() -> Count:
+    return {"attempts": "many"}  # type: ignore[return-value]
+
+
+@operation(name="shape.coerced", outputs=Count)
+def coerced(sizes: list[int] = [1]) -> Count:  # noqa: B006
+    return {"attempts": sum(sizes)}  # type: ignore[return-value]
+"""
+
+
+def run_json(*args: str, cwd: Path, env: dict[str, str]) -> dict:
+    result = run_pulpo("prefect", "run", *args, cwd=cwd, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def jobhunter(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("example") / "jobhunter"
+    shutil.copytree(
+        REPO / "examples" / "jobhunter",
+        project,
+        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+    )
+    return project
+
+
+def test_example_scraping_flow_merges_both_boards(
+    jobhunter: Path, server_env: dict[str, str]
+) -> None:
+    result = run_json(
+        "scraping_flow", "--param", "keywords=python", cwd=jobhunter, env=server_env
+    )
+    assert sorted(result) == [
+        "scraping.linkedin.fetch",
+        "scraping.merge",
+        "scraping.stepstone.fetch",
+    ]
+    merged = result["scraping.merge"]
+    assert merged["sources"] == ["linkedin", "stepstone"]
+    urls = [p["url"] for p in merged["postings"]]
+    assert urls == sorted(set(urls)) and len(urls) == 6  # 4 + 4 postings, 2 shared
+    assert all("python" in url for url in urls)
+
+
+def test_example_parsing_flow_runs_scraping_first(
+    jobhunter: Path, server_env: dict[str, str]
+) -> None:
+    result = run_json(
+        "parsing_flow",
+        "-p",
+        "keywords=rust",
+        "-p",
+        "top=2",
+        cwd=jobhunter,
+        env=server_env,
+    )
+    assert sorted(result) == ["parsing.skills.extract", "parsing.summarize"]
+    report = result["parsing.summarize"]
+    assert report["total_postings"] == 6
+    assert len(report["top_skills"]) == 2
+    assert report["top_skills"][0][0] == "rust"
+
+
+def test_independent_branches_run_concurrently_and_dependents_start_early(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=TIMED)
+    started = time.monotonic()
+    result = run_json("ingest_flow", "--param", "delay=8", cwd=root, env=server_env)
+    slow, fast = result["ingest.slow.load"], result["ingest.fast.load"]
+    assert fast["started"] < slow["ended"] and slow["started"] < fast["ended"]
+    follow_time = float(result["ingest.fast.follow"]["names"][0].rsplit(":", 1)[1])
+    assert follow_time < slow["ended"], (
+        "follow waited for an operation it does not need"
+    )
+    assert result["ingest.merge"]["names"] == [
+        "fast",
+        "slow",
+    ]  # list[X]: producers by name
+    assert time.monotonic() - started < 30
+
+
+def test_retries_with_backoff_then_success(
+    make_project: MakeProject, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = make_project(ops=POLICIES)
+    counter = tmp_path / "count"
+    started = time.monotonic()
+    result = run_json(
+        "flaky_flow", "-p", f"counter={counter}", cwd=root, env=server_env
+    )
+    assert result["flaky.succeeds"] == {"attempts": 3}
+    assert time.monotonic() - started >= 0.9  # 0.3 s then 0.6 s between attempts
+
+
+def test_an_operation_that_keeps_failing_fails_the_run_naming_it(
+    make_project: MakeProject, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = make_project(ops=POLICIES)
+    counter = tmp_path / "never"
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "broken_flow",
+        "-p",
+        f"counter={counter}",
+        cwd=root,
+        env=server_env,
+    )
+    assert result.returncode == 1
+    assert (
+        "error: flow 'broken_flow' failed: operation 'broken.never' failed: ValueError: the service is down"
+        in result.stderr
+    )
+    assert counter.read_text() == "2"  # first try and one retry
+
+
+def test_timeouts_stop_an_operation(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=POLICIES)
+    started = time.monotonic()
+    result = run_pulpo("prefect", "run", "slow_flow", cwd=root, env=server_env)
+    assert result.returncode == 1
+    assert (
+        "operation 'slow.hang' failed" in result.stderr
+        and "timed out" in result.stderr.lower()
+    )
+    assert time.monotonic() - started < 25
+
+
+def test_wrongly_shaped_output_names_the_operation_and_field(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=POLICIES)
+    result = run_pulpo(
+        "prefect", "run", "shape_flow", "-p", "sizes=[2, 3]", cwd=root, env=server_env
+    )
+    assert result.returncode == 1
+    assert (
+        "operation 'shape.bad' returned data that does not fit Count: field 'attempts'"
+        in result.stderr
+    )
+
+
+def test_json_parameters_and_dict_outputs_are_validated(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(
+        ops=POLICIES.replace(
+            '@operation(name="shape.bad"', '@operation(name="other.bad"'
+        )
+    )
+    result = run_json("shape_flow", "-p", "sizes=[2, 3]", cwd=root, env=server_env)
+    assert result == {"shape.coerced": {"attempts": 5}}
+
+
+def test_parameters_of_the_wrong_type_are_a_user_error(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=TIMED)
+    result = run_pulpo(
+        "prefect", "run", "ingest_flow", "-p", "delay=soon", cwd=root, env=server_env
+    )
+    assert_user_error(
+        result,
+        "invalid value 'soon' for parameter 'delay' of flow 'ingest_flow'",
+        "number",
+    )
+
+
+def test_generated_module_runs_as_a_script(
+    jobhunter: Path, server_env: dict[str, str]
+) -> None:
+    run_pulpo("build", cwd=jobhunter)
+    script = jobhunter / "run_cache" / "orchestration" / "scraping_flow.py"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "scraping_stepstone_flow",
+            "keywords=go",
+            "limit=2",
+        ],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, **server_env},
+        cwd=jobhunter.parent,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    assert [p["url"] for p in result["scraping.stepstone.fetch"]["postings"]] == [
+        "https://jobs.example/go/stepstone-0",
+        "https://jobs.example/go/1",
+    ]
+
+
+SHARED = """
+from pathlib import Path
+
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Seed(BaseModel):
+    value: int
+
+
+@datamodel
+class Grown(BaseModel):
+    value: int
+
+
+@operation(name="garden.seed.plant", outputs=Seed)
+def plant(log: str) -> Seed:
+    with open(log, "a") as file:
+        file.write("plant\\n")
+    return Seed(value=1)
+
+
+@operation(name="garden.water.grow", inputs=Seed, outputs=Grown)
+async def grow(seed: Seed) -> Grown:
+    return Grown(value=seed.value + 1)
+"""
+
+
+def test_a_parent_flow_passes_results_down_instead_of_rerunning(
+    make_project: MakeProject, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = make_project(ops=SHARED)
+    log = tmp_path / "log"
+    result = run_json("garden_flow", "-p", f"log={log}", cwd=root, env=server_env)
+    assert result == {
+        "garden.seed.plant": {"value": 1},
+        "garden.water.grow": {"value": 2},
+    }
+    assert log.read_text() == "plant\n"  # once, although the water flow needs it too
+    alone = run_json("garden_water_flow", "-p", f"log={log}", cwd=root, env=server_env)
+    assert alone == {"garden.water.grow": {"value": 2}}
+    assert log.read_text() == "plant\nplant\n"  # standing alone, it ran its upstream
+
+
+def test_awkward_signatures_run(server_env: dict[str, str], tmp_path: Path) -> None:
+    project = tmp_path / "wide"
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "fixtures" / "wide",
+        project,
+        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+    )
+    result = run_json(
+        "reporting_flow",
+        "-p",
+        'settings={"factor": 2}',
+        "-p",
+        "size=2",
+        cwd=project,
+        env=server_env,
+    )
+    assert result == {
+        "reporting.combine": {"total": 6, "sources": ["alpha", "beta", "gamma"]}
+    }
+
+
+def test_without_a_server_runs_use_an_ephemeral_prefect_under_run_cache(
+    jobhunter: Path, tmp_path: Path
+) -> None:
+    env = {"HOME": str(tmp_path), "PREFECT_API_URL": "", "PREFECT_HOME": ""}
+    result = run_pulpo("prefect", "run", "healthcheck_flow", cwd=jobhunter, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == {
+        "healthcheck": {"ok": True, "checked": ["skills", "companies"]}
+    }
+    assert (jobhunter / "run_cache" / "prefect").is_dir()
+    assert "Starting temporary server" in result.stderr
