@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -49,6 +50,9 @@ class OperationSpec:
     timeout: float | None = None
     description: str = ""
     tags: tuple[str, ...] = ()
+    # (name, resolved annotation, default) per parameter; None when the annotations
+    # could not be resolved at decoration time (forward references).
+    parameters: tuple[tuple[str, Any, Any], ...] | None = None
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -129,6 +133,9 @@ def operation(
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
+        parameters = _try_resolve(function)
+        if parameters is not None:
+            _check_declared_inputs(name, input_refs, parameters)
         spec = OperationSpec(
             name=name,
             function=function,
@@ -140,6 +147,7 @@ def operation(
             timeout=None if timeout is None else float(timeout),
             description=description or inspect.getdoc(function) or "",
             tags=tuple(tags),
+            parameters=parameters,
         )
         setattr(function, OPERATION_ATTR, spec)
         return function
@@ -160,6 +168,65 @@ def operation_spec(obj: object) -> OperationSpec | None:
     """Return the spec of a function decorated with ``@operation``."""
     spec = getattr(obj, OPERATION_ATTR, None)
     return spec if isinstance(spec, OperationSpec) and spec.function is obj else None
+
+
+def resolved_parameters(
+    function: Callable[..., Any],
+) -> tuple[tuple[str, Any, Any], ...]:
+    """``(name, annotation, default)`` per parameter, annotations resolved.
+
+    Raises:
+        Exception: whatever resolving the annotations raises (e.g. NameError).
+    """
+    hints = typing.get_type_hints(function)
+    return tuple(
+        (p.name, hints.get(p.name, Any), p.default)
+        for p in inspect.signature(function).parameters.values()
+    )
+
+
+def wired_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """The datamodel an annotation names, as ``X`` (False) or ``list[X]`` (True)."""
+    if datamodel_spec(annotation) is not None:
+        return annotation, False
+    if typing.get_origin(annotation) is list:
+        args = typing.get_args(annotation)
+        if len(args) == 1 and datamodel_spec(args[0]) is not None:
+            return args[0], True
+    return None
+
+
+def missing_input_message(operation: str, model: str) -> str:
+    return (
+        f"operation {operation!r} declares input {model!r} but no parameter is "
+        f"annotated {model} or list[{model}]; annotate the parameter that receives it"
+    )
+
+
+def _try_resolve(
+    function: Callable[..., Any],
+) -> tuple[tuple[str, Any, Any], ...] | None:
+    try:
+        return resolved_parameters(function)
+    except Exception:  # resolved again, and reported, during analysis
+        return None
+
+
+def _check_declared_inputs(
+    name: str,
+    inputs: tuple[ModelRef, ...],
+    parameters: tuple[tuple[str, Any, Any], ...],
+) -> None:
+    annotated = {
+        m[0] for _, annotation, _ in parameters if (m := wired_model(annotation))
+    }
+    for ref in inputs:
+        if (
+            isinstance(ref, type)
+            and datamodel_spec(ref) is not None
+            and ref not in annotated
+        ):
+            raise DefinitionError(missing_input_message(name, datamodel_spec(ref).name))  # type: ignore[union-attr]
 
 
 def _is_identifier(text: str) -> bool:

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import NamedTuple
 
 import networkx as nx
 
@@ -23,8 +24,7 @@ from pulpo.decorators import DataModelSpec, OperationSpec
 from pulpo.errors import CycleError, GraphError
 
 
-@dataclass(frozen=True)
-class Binding:
+class Binding(NamedTuple):
     """Where one parameter's value comes from.
 
     With no producers the parameter is a flow parameter; otherwise it receives the
@@ -39,8 +39,7 @@ class Binding:
         return not self.producers
 
 
-@dataclass(frozen=True)
-class OperationNode:
+class OperationNode(NamedTuple):
     """An operation with its parameters resolved and wired."""
 
     spec: OperationSpec
@@ -64,8 +63,7 @@ class OperationNode:
         return tuple(sorted({p for b in self.bindings for p in b.producers}))
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     """``producer`` outputs ``model``, which feeds ``parameter`` of ``consumer``."""
 
     producer: str
@@ -115,14 +113,15 @@ class DataFlowAnalyzer:
             CycleError: the data flow loops back on itself.
         """
         classes = {name: spec.cls for name, spec in self._models.items()}
+        class_names = {cls: name for name, cls in classes.items()}
         parameters = {
-            name: describe_parameters(spec, classes)
+            name: describe_parameters(spec, classes, class_names)
             for name, spec in self._operations.items()
         }
         outputs = {
             name: None
             if spec.output is None
-            else resolve_model_ref(name, spec.output, classes)
+            else resolve_model_ref(name, spec.output, classes, class_names)
             for name, spec in self._operations.items()
         }
         producers: dict[str, list[str]] = defaultdict(list)
@@ -145,7 +144,7 @@ class DataFlowAnalyzer:
                 for b in bindings
                 for producer in b.producers
             )
-        edges.sort(key=lambda e: (e.consumer, e.parameter, e.producer))
+        # Already ordered: consumers by name, then parameters in signature order.
         dependencies = _dependency_graph(nodes, edges)
         return DataFlowGraph(
             models=MappingProxyType(self._models),
@@ -220,15 +219,19 @@ def _dependency_graph(
 ) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
-    for edge in edges:
-        if not graph.has_edge(edge.producer, edge.consumer):
-            graph.add_edge(edge.producer, edge.consumer, model=edge.model)
+    # Reversed, so that of several edges between two operations the first one's model
+    # is the one kept (and shown in cycle messages).
+    graph.add_edges_from(
+        (e.producer, e.consumer, {"model": e.model}) for e in reversed(edges)
+    )
     return graph
 
 
 def _topological_order(graph: nx.DiGraph) -> tuple[str, ...]:
     try:
-        return tuple(nx.lexicographical_topological_sort(graph))
+        return tuple(
+            nx.topological_sort(graph)
+        )  # nodes were added sorted: deterministic
     except nx.NetworkXUnfeasible:
         pass  # only now pay for finding the cycle, to report it
     cycle = nx.find_cycle(graph)

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from pulpo.decorators import OperationSpec, datamodel_spec
+from pulpo.decorators import (
+    OperationSpec,
+    datamodel_spec,
+    missing_input_message,
+    resolved_parameters,
+    wired_model,
+)
 from pulpo.errors import DefinitionError, GraphError
 
 EMPTY: Any = inspect.Parameter.empty
+_PLAIN = frozenset({str, int, float, bool, bytes, dict, list, Any})  # never datamodels
 
 
-@dataclass(frozen=True)
-class ParameterInfo:
+class ParameterInfo(NamedTuple):
     """One parameter of an operation.
 
     ``model`` names the datamodel that annotates it (``X`` or ``list[X]``, then
@@ -34,47 +38,64 @@ class ParameterInfo:
 
 
 def describe_parameters(
-    spec: OperationSpec, model_names: Mapping[str, type]
+    spec: OperationSpec,
+    model_names: Mapping[str, type],
+    class_names: Mapping[type, str] | None = None,
 ) -> tuple[ParameterInfo, ...]:
     """Classify the parameters of ``spec`` and check them against its declared inputs.
 
     Args:
         spec: The operation.
         model_names: Datamodel name to class, for every datamodel of the project.
+        class_names: The inverse mapping, when the caller already has it.
 
     Raises:
-        GraphError: A declared input is not a known datamodel.
+        GraphError: A declared or annotated datamodel is not one of the project's.
         DefinitionError: Annotations cannot be resolved, or a declared input has no
             parameter annotated with it.
     """
-    declared = {resolve_model_ref(spec.name, ref, model_names) for ref in spec.inputs}
-    hints = _type_hints(spec)
+    if class_names is None:
+        class_names = {cls: name for name, cls in model_names.items()}
+    declared = {
+        resolve_model_ref(spec.name, ref, model_names, class_names)
+        for ref in spec.inputs
+    }
+    resolved = _resolve_now(spec) if spec.parameters is None else spec.parameters
     parameters = []
-    for parameter in inspect.signature(spec.function).parameters.values():
-        annotation = hints.get(parameter.name, Any)
-        model, many = _wired_model(annotation)
+    for name, annotation, default in resolved:
+        if annotation in _PLAIN:
+            parameters.append(ParameterInfo(name, annotation, default))
+            continue
+        wired = wired_model(annotation)
+        if wired is None:
+            parameters.append(ParameterInfo(name, annotation, default))
+            continue
+        model, many = wired
+        if model not in class_names:
+            raise GraphError.unknown_model(spec.name, model.__name__, model_names)
         parameters.append(
-            ParameterInfo(parameter.name, annotation, parameter.default, model, many)
+            ParameterInfo(name, annotation, default, class_names[model], many)
         )
     annotated = {p.model for p in parameters if p.model is not None}
     missing = sorted(declared - annotated)
     if missing:
-        raise DefinitionError(
-            f"operation {spec.name!r} declares input {missing[0]!r} but no parameter "
-            f"is annotated {missing[0]} or list[{missing[0]}]; annotate the parameter "
-            f"that receives it"
-        )
+        raise DefinitionError(missing_input_message(spec.name, missing[0]))
     return tuple(parameters)
 
 
 def resolve_model_ref(
-    operation: str, ref: object, model_names: Mapping[str, type]
+    operation: str,
+    ref: object,
+    model_names: Mapping[str, type],
+    class_names: Mapping[type, str] | None = None,
 ) -> str:
     """Turn a datamodel class or name used by ``operation`` into the datamodel's name."""
     if isinstance(ref, str):
         if ref not in model_names:
             raise GraphError.unknown_model(operation, ref, model_names)
         return ref
+    if class_names is not None and isinstance(ref, type) and ref in class_names:
+        return class_names[ref]
     spec = datamodel_spec(ref)
     if spec is None or model_names.get(spec.name) is not ref:
         name = getattr(ref, "__name__", repr(ref))
@@ -82,24 +103,14 @@ def resolve_model_ref(
     return spec.name
 
 
-def _type_hints(spec: OperationSpec) -> dict[str, Any]:
+def _resolve_now(spec: OperationSpec) -> tuple[tuple[str, Any, Any], ...]:
+    """Annotations that could not be resolved when the decorator ran (forward refs)."""
     try:
-        return typing.get_type_hints(spec.function)
+        resolved = resolved_parameters(spec.function)
     except Exception as error:  # NameError, TypeError, … from user annotations
         raise DefinitionError(
             f"operation {spec.name!r}: cannot resolve the annotations of "
             f"{spec.function.__qualname__}: {error}; import the names they use at "
             f"module level"
         ) from None
-
-
-def _wired_model(annotation: Any) -> tuple[str | None, bool]:
-    spec = datamodel_spec(annotation)
-    if spec is not None:
-        return spec.name, False
-    if typing.get_origin(annotation) is list:
-        args = typing.get_args(annotation)
-        inner = datamodel_spec(args[0]) if len(args) == 1 else None
-        if inner is not None:
-            return inner.name, True
-    return None, False
+    return resolved

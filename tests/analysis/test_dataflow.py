@@ -136,7 +136,14 @@ def test_classes_that_are_not_datamodels_are_unknown_models() -> None:
 
 
 def test_a_declared_input_must_annotate_a_parameter() -> None:
-    @operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+    with pytest.raises(DefinitionError, match="declares input 'Raw' but no parameter"):
+
+        @operation(name="parsing.clean", inputs=Raw, outputs=Clean)
+        def clean(data: dict) -> Clean: ...
+
+
+def test_a_declared_input_named_by_string_is_checked_during_analysis() -> None:
+    @operation(name="parsing.clean", inputs="Raw", outputs=Clean)
     def clean(data: dict) -> Clean: ...
 
     with pytest.raises(DefinitionError, match="declares input 'Raw' but no parameter"):
