@@ -42,6 +42,7 @@ class BuildResult:
     removed: tuple[str, ...]
     import_seconds: float
     analysis_seconds: float
+    flows_seconds: float
     codegen_seconds: float
     write_seconds: float
 
@@ -69,7 +70,7 @@ class CLI:
         from pulpo.orchestration.codegen import PrefectCodeGenerator
         from pulpo.orchestration.writer import swap_in, write_if_changed
 
-        orchestration, import_seconds, analysis_seconds = self._analyze()
+        orchestration, timings = self._analyze()
         started = time.perf_counter()
         files = PrefectCodeGenerator(
             orchestration, self.project.first_party
@@ -86,8 +87,9 @@ class CLI:
             written=report.written,
             unchanged=report.unchanged,
             removed=report.removed,
-            import_seconds=import_seconds,
-            analysis_seconds=analysis_seconds,
+            import_seconds=timings[0],
+            analysis_seconds=timings[1],
+            flows_seconds=timings[2],
             codegen_seconds=codegen_seconds,
             write_seconds=time.perf_counter() - started,
         )
@@ -145,7 +147,8 @@ class CLI:
         parameters = bind(flow, slots, raw)
         return _run_generated(self.project, definition.module, flow, parameters)
 
-    def _analyze(self) -> tuple[Orchestration, float, float]:
+    def _analyze(self) -> tuple[Orchestration, tuple[float, float, float]]:
+        """The orchestration, and seconds spent importing, analysing, grouping flows."""
         from pulpo.analysis.dataflow import DataFlowAnalyzer
         from pulpo.discovery import discover
         from pulpo.orchestration.compiler import OrchestrationCompiler
@@ -157,8 +160,14 @@ class CLI:
         gc.freeze()
         imported = time.perf_counter()
         graph = DataFlowAnalyzer(definitions.models, definitions.operations).analyze()
+        analysed = time.perf_counter()
         orchestration = OrchestrationCompiler(graph).compile()
-        return orchestration, imported - started, time.perf_counter() - imported
+        timings = (
+            imported - started,
+            analysed - imported,
+            time.perf_counter() - analysed,
+        )
+        return orchestration, timings
 
 
 def _run_generated(
