@@ -7,6 +7,7 @@ the only dependencies; everything else an operation needs becomes a flow paramet
 
 from __future__ import annotations
 
+import graphlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,19 +81,22 @@ class DataFlowGraph:
     operations: Mapping[str, OperationNode]
     edges: tuple[Edge, ...]
     order: tuple[str, ...]
-    dependencies: nx.DiGraph
-
     producers: Mapping[str, tuple[str, ...]]
 
     def producers_of(self, model: str) -> tuple[str, ...]:
         """Operations that output ``model``, sorted."""
         return self.producers.get(model, ())
 
+    def dependency_graph(self) -> nx.DiGraph:
+        """Operations as a networkx graph, ``producer → consumer`` edges carrying the
+        model. Built on request: the build itself does not need it."""
+        return _dependency_graph(self.operations, self.edges)
+
     def parallel_groups(self) -> tuple[tuple[str, ...], ...]:
         """Operations grouped by depth: each group only needs earlier groups."""
         return tuple(
             tuple(sorted(group))
-            for group in nx.topological_generations(self.dependencies)
+            for group in nx.topological_generations(self.dependency_graph())
         )
 
 
@@ -145,13 +149,11 @@ class DataFlowAnalyzer:
                 for producer in b.producers
             )
         # Already ordered: consumers by name, then parameters in signature order.
-        dependencies = _dependency_graph(nodes, edges)
         return DataFlowGraph(
             models=MappingProxyType(self._models),
             operations=MappingProxyType(nodes),
             edges=tuple(edges),
-            order=_topological_order(dependencies),
-            dependencies=nx.freeze(dependencies),
+            order=_topological_order(nodes, edges),
             producers=MappingProxyType(
                 {m: tuple(p) for m, p in sorted(producers.items())}
             ),
@@ -215,7 +217,7 @@ def _bind(operation: str, parameter: ParameterInfo, producers: list[str]) -> Bin
 
 
 def _dependency_graph(
-    nodes: Mapping[str, OperationNode], edges: list[Edge]
+    nodes: Mapping[str, OperationNode], edges: Sequence[Edge]
 ) -> nx.DiGraph:
     graph = nx.DiGraph()
     graph.add_nodes_from(nodes)
@@ -227,13 +229,22 @@ def _dependency_graph(
     return graph
 
 
-def _topological_order(graph: nx.DiGraph) -> tuple[str, ...]:
+def _topological_order(
+    nodes: Mapping[str, OperationNode], edges: Sequence[Edge]
+) -> tuple[str, ...]:
+    """Operations in dependency order; a cycle is reported as a path."""
+    # graphlib (stdlib) is the cheapest full check; networkx only pays to explain a cycle.
+    sorter = graphlib.TopologicalSorter(
+        {
+            name: [p for b in node.bindings for p in b.producers]
+            for name, node in nodes.items()
+        }
+    )
     try:
-        return tuple(
-            nx.topological_sort(graph)
-        )  # nodes were added sorted: deterministic
-    except nx.NetworkXUnfeasible:
-        pass  # only now pay for finding the cycle, to report it
+        return tuple(sorter.static_order())
+    except graphlib.CycleError:
+        pass
+    graph = _dependency_graph(nodes, edges)
     cycle = nx.find_cycle(graph)
     path = [cycle[0][0]]
     for producer, consumer in cycle:
