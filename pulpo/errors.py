@@ -7,7 +7,8 @@ Hierarchy::
     ├── DefinitionError   misuse of @datamodel / @operation
     ├── GraphError        the data-flow graph cannot be built
     │   └── CycleError
-    └── RunError          running a flow: unknown flow, bad parameters, failures
+    ├── RunError          running a flow: unknown flow, bad parameters, failures
+    └── ServiceError      starting, stopping or reaching a service
 
 Every message names the culprit and says how to fix it. Only the CLI turns these into
 an exit code; library code raises them.
@@ -89,6 +90,28 @@ class RunError(PulpoError):
     def unknown_flow(cls, name: str, known: Sequence[str]) -> RunError:
         listed = ", ".join(known) or "none (is the project empty?)"
         return cls(f"unknown flow {name!r}{did_you_mean(name, known)}; flows: {listed}")
+
+
+class ServiceError(PulpoError):
+    """A service cannot be started, stopped or reached."""
+
+    @classmethod
+    def unknown(cls, name: str, known: Sequence[str]) -> ServiceError:
+        return cls(
+            f"unknown service {name!r}{did_you_mean(name, known)}; services: "
+            f"{', '.join(known)}"
+        )
+
+    @classmethod
+    def port_in_use(
+        cls, service: str, port: int, holders: Sequence[str]
+    ) -> ServiceError:
+        held = f" by {'; '.join(holders)}" if holders else ""
+        return cls(
+            f"cannot start {service}: port {port} is already in use{held}; stop that "
+            f"process or choose another port with PULPO_{service.upper()}_PORT (or "
+            f"{service}_port in [tool.pulpo])"
+        )
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

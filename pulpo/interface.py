@@ -7,6 +7,7 @@ the Typer app in :mod:`pulpo.cli` only parses options and prints.
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 import time
 from collections.abc import Sequence
@@ -15,11 +16,12 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pulpo.errors import RunError
+from pulpo.errors import RunError, ServiceError
 from pulpo.project import Project
 
 if TYPE_CHECKING:
     from pulpo.orchestration.compiler import Orchestration
+    from pulpo.services.manager import ServiceManager, ServiceStatus
 
 RUN_CACHE_README = """\
 # run_cache
@@ -127,13 +129,21 @@ class CLI:
 
         return graph_json(self.analyze())
 
-    def run(self, flow: str, params: Sequence[str] = ()) -> Any:
-        """Build, then run ``flow`` in this process with ``name=value`` params.
+    def run(
+        self,
+        flow: str,
+        params: Sequence[str] = (),
+        deployment: bool = False,
+        timeout: float | None = None,
+    ) -> Any:
+        """Build, then run ``flow`` with ``name=value`` params and return its result.
 
-        Without a Prefect server configured this uses Prefect's ephemeral mode with its
-        home under ``run_cache/prefect``.
+        The run happens in this process: against the project's Prefect server when it
+        is up (``pulpo up``), else in Prefect's ephemeral mode with its home under
+        ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits.
         """
         from pulpo.runtime.parameters import ParameterSlot, bind, parse_assignments
+        from pulpo.services.environment import use_running_services
 
         raw = parse_assignments(params)
         orchestration = self.compile().orchestration
@@ -145,7 +155,103 @@ class CLI:
             for p in definition.parameters
         ]
         parameters = bind(flow, slots, raw)
+        uses_server = use_running_services(self.project)
+        if deployment:
+            if not uses_server and not os.environ.get("PREFECT_API_URL"):
+                raise ServiceError(
+                    "running a deployment needs the Prefect server and worker: run "
+                    "`pulpo up` and `pulpo prefect deploy --all` first"
+                )
+            from pydantic_core import to_jsonable_python
+
+            from pulpo.deployments import run_deployment
+
+            return run_deployment(flow, to_jsonable_python(parameters), timeout)
         return _run_generated(self.project, definition.module, flow, parameters)
+
+    def deploy(self, flows: Sequence[str] = ()) -> list[str]:
+        """Register a deployment per flow (all flows when none are named)."""
+        from pulpo.deployments import deploy
+        from pulpo.services.environment import use_running_services
+
+        orchestration = self.compile().orchestration
+        for name in flows:
+            if name not in orchestration.flows:
+                raise RunError.unknown_flow(name, list(orchestration.flows))
+        if not use_running_services(self.project) and not os.environ.get(
+            "PREFECT_API_URL"
+        ):
+            raise ServiceError(
+                "the Prefect server is not running; start it with `pulpo up`"
+            )
+        chosen = list(flows) or list(orchestration.flows)
+        return deploy(self.project, self.services.settings, orchestration, chosen)
+
+    @cached_property
+    def services(self) -> ServiceManager:
+        from pulpo.services.manager import ServiceManager
+
+        return ServiceManager(self.project)
+
+    def up(self) -> list[ServiceStatus]:
+        """Start every service in dependency order and wait until each is healthy."""
+        return self.services.up()
+
+    def down(self) -> list[str]:
+        """Stop every service in reverse order."""
+        return self.services.down()
+
+    def status(self, service: str | None = None) -> list[ServiceStatus]:
+        return self.services.status(service)
+
+    def logs(self, service: str, lines: int = 50) -> str:
+        return self.services.logs(service, lines)
+
+    def start(self, service: str) -> list[ServiceStatus]:
+        return self.services.start(service)
+
+    def stop(self, service: str) -> bool:
+        return self.services.stop(service)
+
+    def restart(self, service: str) -> list[ServiceStatus]:
+        return self.services.restart(service)
+
+    def prefect_start(self) -> list[ServiceStatus]:
+        return self.start("prefect")
+
+    def prefect_stop(self) -> bool:
+        return self.stop("prefect")
+
+    def prefect_restart(self) -> list[ServiceStatus]:
+        return self.restart("prefect")
+
+    def prefect_logs(self, lines: int = 50) -> str:
+        return self.logs("prefect", lines)
+
+    def db_start(self) -> list[ServiceStatus]:
+        return self.start("db")
+
+    def db_stop(self) -> bool:
+        return self.stop("db")
+
+    def db_init(self) -> list[str]:
+        """Create the collections and indexes of every Beanie document datamodel."""
+        from pulpo.runtime.database import create_collections
+        from pulpo.services.environment import use_running_services
+
+        use_running_services(self.project)
+        graph = self.analyze().graph
+        documents = [spec.cls for spec in graph.models.values() if spec.is_document]
+        return create_collections(documents)
+
+    def worker_start(self) -> list[ServiceStatus]:
+        return self.start("worker")
+
+    def worker_stop(self) -> bool:
+        return self.stop("worker")
+
+    def worker_restart(self) -> list[ServiceStatus]:
+        return self.restart("worker")
 
     def _analyze(self) -> tuple[Orchestration, tuple[float, float, float]]:
         """The orchestration, and seconds spent importing, analysing, grouping flows."""

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pulpo.errors import ProjectError, did_you_mean
 
 CONFIG_FILE = "pyproject.toml"
-KNOWN_KEYS = ("modules",)
+KNOWN_KEYS = (
+    "modules",
+    "host",
+    "db_port",
+    "prefect_port",
+    "database",
+    "mongodb_url",
+    "prefect_database_url",
+    "work_pool",
+)
 
 
 @dataclass(frozen=True)
@@ -19,6 +30,8 @@ class Project:
 
     root: Path
     modules: tuple[str, ...]
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_file: Path | None = None
 
     @property
     def run_cache(self) -> Path:
@@ -27,6 +40,14 @@ class Project:
     @property
     def orchestration_dir(self) -> Path:
         return self.run_cache / "orchestration"
+
+    @property
+    def name(self) -> str:
+        """A short identifier for the project (its directory name)."""
+        return (
+            "".join(c if c.isalnum() else "_" for c in self.root.name).strip("_")
+            or "pulpo"
+        )
 
     @property
     def first_party(self) -> set[str]:
@@ -46,7 +67,12 @@ class Project:
             if config.is_file():
                 table = _pulpo_table(config)
                 if table is not None:
-                    return cls(root=folder, modules=_modules(config, table))
+                    return cls(
+                        root=folder,
+                        modules=_modules(config, table),
+                        config=MappingProxyType(dict(table)),
+                        config_file=config,
+                    )
         raise ProjectError.no_project(str(origin))
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from pulpo.cli import services
 from pulpo.cli.output import build_summary, inspect_text
 from pulpo.errors import PulpoError
 from pulpo.interface import CLI
@@ -25,7 +26,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-prefect_app = typer.Typer(help="Run the generated Prefect flows.", no_args_is_help=True)
+prefect_app = typer.Typer(
+    help="The Prefect server, deployments and flow runs.", no_args_is_help=True
+)
 app.add_typer(prefect_app, name="prefect")
 
 
@@ -113,12 +116,44 @@ def prefect_run(
             help="name=value; the value is parsed as JSON when it is valid JSON.",
         ),
     ] = None,
+    deployment: Annotated[
+        bool,
+        typer.Option("--deployment", help="Run through the worker and wait for it."),
+    ] = False,
+    timeout: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--timeout", help="With --deployment: seconds to wait at most."),
+    ] = None,
 ) -> None:
-    """Build, run FLOW and print its result as JSON."""
+    """Build, run FLOW and print its result as JSON.
+
+    Uses the project's Prefect server when it is up, else Prefect's ephemeral mode.
+    """
     from pulpo.runtime.execution import result_json
 
-    result = ctx.obj.run(flow, param or [])
+    result = ctx.obj.run(flow, param or [], deployment=deployment, timeout=timeout)
     typer.echo(result_json(result))
+
+
+@prefect_app.command("deploy")
+def prefect_deploy(
+    ctx: typer.Context,
+    flows: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Argument(help="Flows to deploy (default with --all: every flow)."),
+    ] = None,
+    all_flows: Annotated[
+        bool, typer.Option("--all", help="Deploy every flow.")
+    ] = False,
+) -> None:
+    """Register deployments of the generated flows for the worker."""
+    if not flows and not all_flows:
+        raise typer.BadParameter("name flows to deploy, or pass --all")
+    for name in ctx.obj.deploy(flows or []):
+        typer.echo(f"deployed {name}")
+
+
+services.register(app, prefect_app)
 
 
 def main() -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulpo.interface import BuildResult
+
+if TYPE_CHECKING:
+    from pulpo.services.manager import ServiceStatus
 
 
 def build_summary(result: BuildResult) -> str:
@@ -42,3 +45,34 @@ def inspect_text(data: dict[str, Any]) -> str:
 def _parameter(parameter: dict[str, Any]) -> str:
     text = f"{parameter['name']}: {parameter['type']}"
     return text if parameter["required"] else f"{text} = {parameter['default']!r}"
+
+
+def status_table(rows: list[ServiceStatus]) -> str:
+    header = ("SERVICE", "STATE", "PID", "ADDRESS", "UPTIME", "HEALTH")
+    table = [header]
+    for row in rows:
+        health = {True: "healthy", False: "failing", None: "-"}[row.healthy]
+        state = f"{row.state} ({row.detail})" if row.detail else row.state
+        table.append(
+            (
+                row.name,
+                state,
+                str(row.pid or "-"),
+                row.address,
+                _duration(row.uptime),
+                health,
+            )
+        )
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in table
+    )
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"

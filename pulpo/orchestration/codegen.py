@@ -34,6 +34,7 @@ from pulpo.orchestration.sync_async import SyncAsyncDetector
 from pulpo.orchestration.templating import render
 
 ORCHESTRATION_PACKAGE = "run_cache.orchestration"
+DOCUMENTS = "DOCUMENTS"  # the generated list of Beanie document models
 PRELOADED = (
     ("prefect", "flow"),
     ("prefect", "task"),
@@ -93,6 +94,13 @@ class PrefectCodeGenerator:
             for op in operations
         ]
         constants: dict[str, str] = {}
+        documents = ""
+        if self._documents():
+            names = [
+                types.render(self.orchestration.graph.models[n].cls)
+                for n in self._documents()
+            ]
+            documents = f"{DOCUMENTS} = [{', '.join(names)}]"
         flow_blocks = [self._flow(flow, imports, types, constants) for flow in flows]
         entry = sorted(flows, key=lambda f: (f.scope.count("."), f.name))
         main_call = format_statement(
@@ -109,6 +117,7 @@ class PrefectCodeGenerator:
         return render(
             "flow_module.py.j2",
             title=title,
+            documents=documents,
             import_sections=self._import_sections(imports),
             constants=[f"{name} = {value}" for name, value in constants.items()],
             definitions=[*tasks, *flow_blocks],
@@ -133,7 +142,7 @@ class PrefectCodeGenerator:
         return "\n".join(block.lines) + "\n"
 
     def _module_globals(self, flows: Iterable[FlowDefinition]) -> set[str]:
-        names = {"asyncio"}
+        names = {"asyncio", DOCUMENTS}
         for flow in flows:
             names.add(identifier(flow.name))
             names.update(
@@ -235,6 +244,7 @@ class PrefectCodeGenerator:
                 after=f" -> {returns}:",
             ),
             f'    """Run {what}."""',
+            *self._init_documents(flow, imports),
             f"    graph = {imports.name('pulpo.runtime', 'OperationGraph')}()",
         ]
         variables = _UnitNames(
@@ -250,6 +260,25 @@ class PrefectCodeGenerator:
             )
         lines.append("    return await graph.results()")
         return Block(tuple(lines))
+
+    def _documents(self) -> list[str]:
+        """Names of the project's Beanie document datamodels, sorted."""
+        return [
+            n for n, spec in self.orchestration.graph.models.items() if spec.is_document
+        ]
+
+    def _init_documents(self, flow: FlowDefinition, imports: Imports) -> list[str]:
+        documents = set(self._documents())
+        if not documents:
+            return []
+        helper = imports.name("pulpo.runtime", "init_documents")
+        graph = self.orchestration.graph
+        touches = any(
+            documents & {*graph.operations[op].inputs, graph.operations[op].output}
+            for op in flow.operations
+        )
+        required = "" if touches else ", required=False"
+        return [f"    await {helper}({DOCUMENTS}{required})"]
 
     def _unit_call(
         self, unit: Unit, flow: FlowDefinition, variables: _UnitNames, imports: Imports

@@ -3,6 +3,7 @@
 Kept small and free of Prefect imports at module level: generated code brings Prefect.
 """
 
+from pulpo.runtime.database import init_documents
 from pulpo.runtime.graph import OperationFailed, OperationGraph, UpstreamFailed
 from pulpo.runtime.outputs import default_of, validate_output
 from pulpo.runtime.script import run_script
@@ -12,6 +13,7 @@ __all__ = [
     "OperationGraph",
     "UpstreamFailed",
     "default_of",
+    "init_documents",
     "run_script",
     "validate_output",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from beanie import Document, Indexed
 from pydantic import BaseModel, Field
 
 from pulpo import datamodel
@@ -50,3 +53,25 @@ class SkillReport(BaseModel):
 class HealthStatus(BaseModel):
     ok: bool
     checked: list[str]
+
+
+@datamodel
+class JobRecord(Document):
+    """A posting stored in the database; the URL is unique, so saving is idempotent."""
+
+    url: Annotated[str, Indexed(unique=True)]
+    title: str
+    company: str
+    source: str
+    keywords: str
+
+    class Settings:
+        name = "job_postings"
+
+
+@datamodel
+class StoredJobs(BaseModel):
+    """What a save did: postings written this time, and how many the database holds."""
+
+    saved: int
+    total_in_database: int

@@ -15,9 +15,11 @@ from jobhunter.models import (
     CleanedJobs,
     HealthStatus,
     JobPosting,
+    JobRecord,
     ParsedJobs,
     RawJobs,
     SkillReport,
+    StoredJobs,
 )
 from pulpo import operation
 
@@ -99,6 +101,25 @@ def summarize(parsed: ParsedJobs, top: int = 3) -> SkillReport:
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
     return SkillReport(
         total_postings=len(parsed.skills_by_url), top_skills=ranked[:top]
+    )
+
+
+@operation(
+    name="storage.save",
+    inputs=CleanedJobs,
+    outputs=StoredJobs,
+    retries=2,
+    retry_delay=0.5,
+)
+async def save_postings(jobs: CleanedJobs, keywords: str = "python") -> StoredJobs:
+    """Upsert every posting by URL: running the flow twice leaves no duplicates."""
+    for posting in jobs.postings:
+        await JobRecord.find_one(JobRecord.url == posting.url).upsert(
+            {"$set": {"title": posting.title, "company": posting.company}},
+            on_insert=JobRecord(keywords=keywords, **posting.model_dump()),
+        )
+    return StoredJobs(
+        saved=len(jobs.postings), total_in_database=await JobRecord.count()
     )
 
 

@@ -10,11 +10,14 @@ from typing import Any
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, run_script, validate_output
+from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
 
-from jobhunter.models import CleanedJobs, ParsedJobs, SkillReport
+from jobhunter.models import CleanedJobs, JobRecord, ParsedJobs, SkillReport
 from jobhunter.operations import extract_skills, summarize
 from run_cache.orchestration import scraping_flow as scraping_flows
+
+# Beanie documents, initialised before a flow's first operation.
+DOCUMENTS = [JobRecord]
 
 
 @task(name="parsing.skills.extract", cache_policy=NO_CACHE)
@@ -36,6 +39,7 @@ async def parsing_flow(
     keywords: str = "python", limit: int = 4, top: int = 3
 ) -> dict[str, Any]:
     """Run every operation under `parsing`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     scraping = graph.upstream(
         scraping_flows.scraping_flow, ["scraping.merge"], keywords=keywords, limit=limit
@@ -54,6 +58,7 @@ async def parsing_skills_flow(
     keywords: str = "python", limit: int = 4
 ) -> dict[str, Any]:
     """Run every operation under `parsing.skills`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     scraping = graph.upstream(
         scraping_flows.scraping_flow, ["scraping.merge"], keywords=keywords, limit=limit

@@ -10,10 +10,13 @@ from typing import Any
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, run_script, validate_output
+from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
 
-from jobhunter.models import CleanedJobs, RawJobs
+from jobhunter.models import CleanedJobs, JobRecord, RawJobs
 from jobhunter.operations import fetch_linkedin, fetch_stepstone, merge
+
+# Beanie documents, initialised before a flow's first operation.
+DOCUMENTS = [JobRecord]
 
 
 @task(name="scraping.linkedin.fetch", timeout_seconds=30.0, cache_policy=NO_CACHE)
@@ -45,6 +48,7 @@ async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
 @flow(name="scraping_flow")
 async def scraping_flow(keywords: str = "python", limit: int = 4) -> dict[str, Any]:
     """Run every operation under `scraping`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     linkedin = graph.subflow(scraping_linkedin_flow, keywords=keywords, limit=limit)
     stepstone = graph.subflow(scraping_stepstone_flow, keywords=keywords, limit=limit)
@@ -61,6 +65,7 @@ async def scraping_linkedin_flow(
     keywords: str = "python", limit: int = 4
 ) -> dict[str, Any]:
     """Run every operation under `scraping.linkedin`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     graph.task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
     return await graph.results()
@@ -71,6 +76,7 @@ async def scraping_stepstone_flow(
     keywords: str = "python", limit: int = 4
 ) -> dict[str, Any]:
     """Run every operation under `scraping.stepstone`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     graph.task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
     return await graph.results()

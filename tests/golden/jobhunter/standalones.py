@@ -10,10 +10,13 @@ from typing import Any
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, run_script, validate_output
+from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
 
-from jobhunter.models import HealthStatus
+from jobhunter.models import HealthStatus, JobRecord
 from jobhunter.operations import healthcheck
+
+# Beanie documents, initialised before a flow's first operation.
+DOCUMENTS = [JobRecord]
 
 
 @task(name="healthcheck", cache_policy=NO_CACHE)
@@ -26,6 +29,7 @@ async def healthcheck_task() -> HealthStatus:
 @flow(name="healthcheck_flow")
 async def healthcheck_flow() -> dict[str, Any]:
     """Run the standalone operation `healthcheck`."""
+    await init_documents(DOCUMENTS, required=False)
     graph = OperationGraph()
     graph.task(healthcheck_task)
     return await graph.results()

@@ -1,0 +1,107 @@
+"""Service commands: up, down, status, logs, and start/stop/restart per service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from pulpo.cli.output import status_table
+
+db_app = typer.Typer(
+    help="The database (embedded MongoDB-protocol server).", no_args_is_help=True
+)
+worker_app = typer.Typer(
+    help="The Prefect worker that runs deployments.", no_args_is_help=True
+)
+
+
+def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
+    """Add the service commands to the root app and the service sub-apps."""
+    app.command()(up)
+    app.command()(down)
+    app.command()(status)
+    app.command()(logs)
+    app.add_typer(db_app, name="db")
+    app.add_typer(worker_app, name="worker")
+    for name, sub in (("prefect", prefect_app), ("db", db_app), ("worker", worker_app)):
+        _lifecycle(sub, name)
+
+
+def up(ctx: typer.Context) -> None:
+    """Start db, prefect and worker in order, each healthy before the next."""
+    typer.echo(status_table(ctx.obj.up()))
+
+
+def down(ctx: typer.Context) -> None:
+    """Stop every service in reverse order (SIGTERM, then SIGKILL after 10 s)."""
+    stopped = ctx.obj.down()
+    typer.echo(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show each service: state, pid, address, uptime, health."""
+    rows = ctx.obj.status()
+    if as_json:
+        typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
+    else:
+        typer.echo(status_table(rows))
+
+
+def logs(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument(help="db, prefect or worker.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+) -> None:
+    """Print the end of a service's log (run_cache/logs/SERVICE.log)."""
+    if not follow:
+        typer.echo(ctx.obj.logs(service, lines), nl=False)
+        return
+    for chunk in ctx.obj.services.follow(service, lines):
+        typer.echo(chunk, nl=False)
+
+
+@db_app.command("init")
+def db_init(ctx: typer.Context) -> None:
+    """Create collections and indexes for every Beanie document datamodel."""
+    collections = ctx.obj.db_init()
+    typer.echo(
+        f"initialised {', '.join(collections)}"
+        if collections
+        else "no Beanie documents"
+    )
+
+
+def _lifecycle(sub: typer.Typer, service: str) -> None:
+    def start(ctx: typer.Context) -> None:
+        typer.echo(status_table(ctx.obj.start(service)))
+
+    def stop(ctx: typer.Context) -> None:
+        typer.echo(
+            f"stopped {service}"
+            if ctx.obj.stop(service)
+            else f"{service} was not running"
+        )
+
+    def restart(ctx: typer.Context) -> None:
+        typer.echo(status_table(ctx.obj.restart(service)))
+
+    def service_logs(
+        ctx: typer.Context,
+        lines: Annotated[int, typer.Option("--lines", "-n")] = 50,
+        follow: Annotated[bool, typer.Option("--follow", "-f")] = False,
+    ) -> None:
+        logs(ctx, service, lines, follow)
+
+    sub.command("start", help=f"Start {service} (and what it needs).")(start)
+    sub.command("stop", help=f"Stop {service}.")(stop)
+    sub.command("restart", help=f"Restart {service}.")(restart)
+    sub.command("logs", help=f"Print the end of {service}'s log.")(service_logs)

@@ -1,0 +1,100 @@
+"""Register generated flows as Prefect deployments and run them through the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from pulpo.errors import RunError, ServiceError
+from pulpo.orchestration.compiler import Orchestration
+from pulpo.project import Project
+from pulpo.services.settings import ServiceSettings
+
+DEPLOYMENT = "pulpo"
+
+
+def deploy(
+    project: Project,
+    settings: ServiceSettings,
+    orchestration: Orchestration,
+    flows: Sequence[str],
+) -> list[str]:
+    """Create or update one deployment per flow in the project's process work pool.
+
+    Returns:
+        The deployment names, ``<flow>/pulpo``.
+    """
+    from prefect.flows import Flow
+
+    asyncio.run(_ensure_work_pool(settings.work_pool))
+    names = []
+    for name in flows:
+        definition = orchestration.flows[name]
+        entrypoint = f"run_cache/orchestration/{definition.module}.py:{name}"
+        flow: Any = Flow.from_source(source=str(project.root), entrypoint=entrypoint)
+        with contextlib.redirect_stdout(
+            io.StringIO()
+        ):  # Prefect prints a summary table
+            flow.deploy(
+                name=DEPLOYMENT,
+                work_pool_name=settings.work_pool,
+                build=False,
+                push=False,
+                print_next_steps=False,
+            )
+        names.append(f"{name}/{DEPLOYMENT}")
+    return names
+
+
+def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None) -> Any:
+    """Submit a run of ``flow``'s deployment, wait for the worker, return the result.
+
+    Raises:
+        RunError: no deployment, or the run did not complete.
+    """
+    from prefect.deployments import run_deployment as submit
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        flow_run: Any = submit(
+            f"{flow}/{DEPLOYMENT}", parameters=parameters, timeout=timeout
+        )
+    except ObjectNotFound:
+        raise RunError(
+            f"flow {flow!r} has no deployment yet; run `pulpo prefect deploy --all`"
+        ) from None
+    state = flow_run.state
+    if state is not None and state.is_completed():
+        return state.result()
+    status = state.name if state is not None else "unknown"
+    raise RunError(
+        f"flow {flow!r} run {flow_run.name!r} ended {status}: "
+        f"{(state.message if state is not None else '') or 'no message'}"
+    )
+
+
+async def _ensure_work_pool(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    async with get_client() as client:
+        try:
+            await client.create_work_pool(
+                WorkPoolCreate(
+                    name=name,
+                    type="process",
+                    base_job_template=ProcessWorker.get_default_base_job_template(),
+                )
+            )
+        except ObjectAlreadyExists:
+            pass
+        except Exception as error:  # connection refused and the like
+            raise ServiceError(
+                f"cannot reach the Prefect server to create work pool {name!r}: {error}; "
+                f"start it with `pulpo up`"
+            ) from None

@@ -1,0 +1,137 @@
+"""The services a project runs, declared as data: command, dependencies, port, health."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from pulpo.project import Project
+from pulpo.services.health import http_ok, mongo_ping, worker_online
+from pulpo.services.settings import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One service: how to run it and how to tell that it works.
+
+    ``external`` is set when an outside server stands in for it (``MONGODB_URL``):
+    pulpo then starts nothing and only checks its health.
+    """
+
+    name: str
+    description: str
+    command: tuple[str, ...]
+    health: Callable[[], bool]
+    address: str
+    depends_on: tuple[str, ...] = ()
+    port: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+    external: str | None = None
+    start_timeout: float = 120.0
+
+
+def project_services(
+    project: Project, settings: ServiceSettings
+) -> dict[str, ServiceDefinition]:
+    """The services of ``project`` in start order: db, prefect, worker."""
+    run_cache = project.run_cache
+    python = sys.executable
+    prefect = str(Path(python).with_name("prefect"))
+    prefect_env = prefect_environment(project, settings)
+    db_dir = run_cache / "data" / "db"
+    services = [
+        ServiceDefinition(
+            name="db",
+            description="MongoDB wire-protocol server (nx-27017, SQLite files)",
+            command=(
+                python,
+                "-m",
+                "nx_27017.nx_27017",
+                "--host",
+                settings.host,
+                "-p",
+                str(settings.db_port),
+                "--data-dir",
+                str(db_dir),
+                "--pid-file",
+                str(run_cache / "services" / "nx-27017.pid"),
+                "--log-file",
+                os.devnull,
+            ),
+            health=partial(mongo_ping, settings.db_url),
+            address=settings.db_url,
+            port=None if settings.mongodb_url else settings.db_port,
+            data_dir=db_dir,
+            external=settings.mongodb_url,
+            start_timeout=30,
+        ),
+        ServiceDefinition(
+            name="prefect",
+            description="Prefect server (API and UI)",
+            command=(
+                prefect,
+                "server",
+                "start",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.prefect_port),
+            ),
+            health=partial(http_ok, f"{settings.prefect_api_url}/health"),
+            address=f"http://{settings.host}:{settings.prefect_port}",
+            port=settings.prefect_port,
+            env={**prefect_env, **_server_database(settings)},
+            data_dir=run_cache / "prefect",
+        ),
+        ServiceDefinition(
+            name="worker",
+            description=f"Prefect process worker for pool {settings.work_pool!r}",
+            command=(
+                prefect,
+                "worker",
+                "start",
+                "--pool",
+                settings.work_pool,
+                "--type",
+                "process",
+            ),
+            health=partial(worker_online, settings.prefect_api_url, settings.work_pool),
+            address=f"pool {settings.work_pool}",
+            depends_on=("db", "prefect"),
+            env={
+                **prefect_env,
+                "PREFECT_API_URL": settings.prefect_api_url,
+                "PREFECT_WORKER_QUERY_SECONDS": "1",
+                "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+                **database_environment(settings),
+            },
+        ),
+    ]
+    return {service.name: service for service in services}
+
+
+def prefect_environment(project: Project, settings: ServiceSettings) -> dict[str, str]:
+    """Prefect settings shared by the server, the worker and pulpo's own runs."""
+    return {
+        "PREFECT_HOME": str(project.run_cache / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Flow results are stored as files so that whoever started a run can read them.
+        "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
+        "PREFECT_LOCAL_STORAGE_PATH": str(project.run_cache / "results"),
+    }
+
+
+def database_environment(settings: ServiceSettings) -> dict[str, str]:
+    """What generated flows read to initialise Beanie."""
+    return {"MONGODB_URL": settings.db_url, "PULPO_DATABASE": settings.database}
+
+
+def _server_database(settings: ServiceSettings) -> dict[str, str]:
+    if settings.prefect_database_url:
+        return {"PREFECT_API_DATABASE_CONNECTION_URL": settings.prefect_database_url}
+    return {}

@@ -1,0 +1,53 @@
+"""Health checks: is a service not only running but answering?"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from pulpo.services.processes import tcp_open
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(200 <= response.status < 300)
+    except OSError:
+        return False
+
+
+def mongo_ping(url: str, timeout_ms: int = 1500) -> bool:
+    """A MongoDB ``ping`` (TCP first: pymongo's own retries are slow to give up)."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+    from pymongo.uri_parser import parse_uri
+
+    try:
+        host, port = parse_uri(url)["nodelist"][0]
+    except Exception:
+        return False
+    if not tcp_open(host, port):
+        return False
+    client: MongoClient = MongoClient(url, serverSelectionTimeoutMS=timeout_ms)
+    try:
+        return bool(client.admin.command("ping").get("ok"))
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def worker_online(api_url: str, pool: str) -> bool:
+    """True when the Prefect server lists an online worker in ``pool``."""
+    request = urllib.request.Request(
+        f"{api_url}/work_pools/{pool}/workers/filter",
+        data=b"{}",
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            workers = json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+    return any(worker.get("status") == "ONLINE" for worker in workers)

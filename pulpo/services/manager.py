@@ -1,0 +1,224 @@
+"""``ServiceManager``: start, stop and watch a project's services in dependency order."""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+from pulpo.errors import ServiceError
+from pulpo.project import Project
+from pulpo.services import processes
+from pulpo.services.definitions import ServiceDefinition, project_services
+from pulpo.services.local import LocalProcessBackend, ProcessState
+from pulpo.services.settings import ServiceSettings
+
+State = Literal["running", "unhealthy", "stopped", "crashed", "external", "unreachable"]
+
+
+class Backend(Protocol):
+    """Runs service definitions somewhere: local processes, containers, …"""
+
+    def start(self, service: ServiceDefinition) -> int: ...
+    def stop(self, service: ServiceDefinition, grace: float = 10.0) -> bool: ...
+    def state(self, service: ServiceDefinition) -> ProcessState: ...
+    def forget(self, service: ServiceDefinition) -> None: ...
+    def log_path(self, service: ServiceDefinition) -> Path: ...
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``pulpo status``."""
+
+    name: str
+    state: State
+    address: str
+    pid: int | None = None
+    uptime: float | None = None
+    healthy: bool | None = None
+    detail: str = ""
+
+
+class ServiceManager:
+    """Starts services after their dependencies and waits for them to be healthy."""
+
+    def __init__(
+        self,
+        project: Project,
+        settings: ServiceSettings | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        self.project = project
+        self.settings = settings or ServiceSettings.load(project)
+        self.services = project_services(project, self.settings)
+        self.backend: Backend = backend or LocalProcessBackend(project.run_cache)
+
+    def service(self, name: str) -> ServiceDefinition:
+        if name not in self.services:
+            raise ServiceError.unknown(name, list(self.services))
+        return self.services[name]
+
+    def up(self) -> list[ServiceStatus]:
+        """Start every service (each after what it depends on), healthy, in order."""
+        with self._lock():
+            for name in self.services:
+                self._ensure(name)
+        return self.status()
+
+    def down(self) -> list[str]:
+        """Stop every service in reverse order; return the names that were running."""
+        with self._lock():
+            return [name for name in reversed(self.services) if self._stop(name)]
+
+    def start(self, name: str) -> list[ServiceStatus]:
+        """Start one service and what it depends on; a running service is left alone."""
+        self.service(name)
+        with self._lock():
+            self._ensure(name)
+        return self.status()
+
+    def stop(self, name: str) -> bool:
+        """Stop one service (not its dependencies); False if it was not running."""
+        self.service(name)
+        with self._lock():
+            return self._stop(name)
+
+    def restart(self, name: str) -> list[ServiceStatus]:
+        self.service(name)
+        with self._lock():
+            self._stop(name)
+            self._ensure(name)
+        return self.status()
+
+    def status(self, name: str | None = None) -> list[ServiceStatus]:
+        names = [self.service(name).name] if name else list(self.services)
+        return [self._status(self.services[n]) for n in names]
+
+    def is_running(self, name: str) -> bool:
+        return self._status(self.service(name)).state == "running"
+
+    def logs(self, name: str, lines: int = 50) -> str:
+        """The last ``lines`` lines of the service's log."""
+        path = self.backend.log_path(self.service(name))
+        if not path.exists():
+            return ""
+        return "".join(
+            path.read_text(errors="replace").splitlines(keepends=True)[-lines:]
+        )
+
+    def follow(self, name: str, lines: int = 50) -> Iterator[str]:
+        """The last lines, then new ones as they are written (until interrupted)."""
+        path = self.backend.log_path(self.service(name))
+        yield self.logs(name, lines)
+        position = path.stat().st_size if path.exists() else 0
+        while True:
+            if path.exists() and path.stat().st_size < position:
+                position = 0  # rotated
+            if path.exists() and path.stat().st_size > position:
+                with path.open(errors="replace") as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                    position = handle.tell()
+                yield chunk
+            time.sleep(0.3)
+
+    def _ensure(self, name: str) -> None:
+        service = self.services[name]
+        for dependency in service.depends_on:
+            self._ensure(dependency)
+        if service.external:
+            if not service.health():
+                raise ServiceError(
+                    f"{name} is external ({service.external}) and does not answer; "
+                    f"check that server or unset MONGODB_URL to use pulpo's own"
+                )
+            return
+        state = self.backend.state(service)
+        if state.running:
+            return
+        if state.stale:
+            self.backend.forget(service)
+        self._check_port(service)
+        self.backend.start(service)
+        self._wait_healthy(service)
+
+    def _stop(self, name: str) -> bool:
+        service = self.services[name]
+        if service.external:
+            return False
+        return self.backend.stop(service)
+
+    def _check_port(self, service: ServiceDefinition) -> None:
+        if service.port is None or processes.port_is_free(
+            self.settings.host, service.port
+        ):
+            return
+        holders = [
+            f"pid {pid} ({processes.command_line(pid)[:80]})"
+            for pid in processes.port_holders(service.port)
+        ]
+        raise ServiceError.port_in_use(service.name, service.port, holders)
+
+    def _wait_healthy(self, service: ServiceDefinition) -> None:
+        deadline = time.monotonic() + service.start_timeout
+        while time.monotonic() < deadline:
+            if service.health():
+                return
+            if not self.backend.state(service).running:
+                tail = self.logs(service.name, 15).strip().splitlines()[-3:]
+                raise ServiceError(
+                    f"{service.name} exited while starting; last log lines: "
+                    f"{' | '.join(tail) or '(none)'}; full log: pulpo logs {service.name}"
+                )
+            time.sleep(0.25)
+        raise ServiceError(
+            f"{service.name} did not become healthy within {service.start_timeout:.0f} s; "
+            f"see pulpo logs {service.name}"
+        )
+
+    def _status(self, service: ServiceDefinition) -> ServiceStatus:
+        if service.external:
+            healthy = service.health()
+            return ServiceStatus(
+                service.name,
+                "external" if healthy else "unreachable",
+                service.address,
+                healthy=healthy,
+                detail="MONGODB_URL",
+            )
+        state = self.backend.state(service)
+        if state.running:
+            healthy = service.health()
+            uptime = time.time() - state.started_at if state.started_at else None
+            return ServiceStatus(
+                service.name,
+                "running" if healthy else "unhealthy",
+                service.address,
+                state.pid,
+                uptime,
+                healthy,
+            )
+        if state.stale:
+            detail = (
+                "killed" if state.exit_code is None else f"exit code {state.exit_code}"
+            )
+            return ServiceStatus(
+                service.name, "crashed", service.address, state.pid, detail=detail
+            )
+        return ServiceStatus(service.name, "stopped", service.address)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One ``up``/``down``/``start`` at a time per project (others wait)."""
+        lock_dir = self.project.run_cache / "services"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with (lock_dir / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
