@@ -33,8 +33,11 @@ class OperationFailed(Exception):
     def __init__(self, operation: str, error: BaseException) -> None:
         self.operation = operation
         self.error = error
+        hint = ""
+        if type(error).__name__ == "CollectionWasNotInitialized":
+            hint = " (Beanie is not initialised: run `pulpo up` or set MONGODB_URL)"
         super().__init__(
-            f"operation {operation!r} failed: {type(error).__name__}: {error}"
+            f"operation {operation!r} failed: {type(error).__name__}: {error}{hint}"
         )
 
 

@@ -85,7 +85,7 @@ def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
     )
     result = run_pulpo("build", cwd=project)
     assert (
-        "2 written, 4 unchanged, 0 removed" in result.stdout
+        "2 written, 5 unchanged, 0 removed" in result.stdout
     )  # parsing_flow.py, graph.json
     assert (generated / "scraping_flow.py").stat().st_ino == inode
     assert "top: int = 5" in (generated / "parsing_flow.py").read_text()
