@@ -33,6 +33,8 @@ class ServiceDefinition:
     data_dir: Path | None = None
     external: str | None = None
     start_timeout: float = 120.0
+    # Files a killed instance may leave behind that would stop a new one from starting.
+    stale_files: tuple[Path, ...] = ()
 
 
 def project_services(
@@ -44,6 +46,7 @@ def project_services(
     prefect = str(Path(python).with_name("prefect"))
     prefect_env = prefect_environment(project, settings)
     db_dir = run_cache / "data" / "db"
+    nx_pid_file = run_cache / "services" / "nx-27017.pid"
     services = [
         ServiceDefinition(
             name="db",
@@ -59,7 +62,7 @@ def project_services(
                 "--data-dir",
                 str(db_dir),
                 "--pid-file",
-                str(run_cache / "services" / "nx-27017.pid"),
+                str(nx_pid_file),
                 "--log-file",
                 os.devnull,
             ),
@@ -69,6 +72,7 @@ def project_services(
             data_dir=db_dir,
             external=settings.mongodb_url,
             start_timeout=30,
+            stale_files=(nx_pid_file,),
         ),
         ServiceDefinition(
             name="prefect",

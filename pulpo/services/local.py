@@ -44,7 +44,8 @@ class LocalProcessBackend:
         if service.data_dir is not None:
             service.data_dir.mkdir(parents=True, exist_ok=True)
         exit_file = self._exit_file(service)
-        exit_file.unlink(missing_ok=True)
+        for stale in (exit_file, *service.stale_files):
+            stale.unlink(missing_ok=True)
         log = self.log_path(service)
         with log.open("ab") as out:
             out.write(

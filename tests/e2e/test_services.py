@@ -1,0 +1,252 @@
+"""`pulpo up/status/deploy/run/logs/down` with real processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from tests.cli.test_errors import assert_user_error
+from tests.conftest import REPO, run_pulpo
+from tests.e2e.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def project_processes(markers: list[str]) -> list[str]:
+    """Command lines of live processes that mention any of ``markers``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(marker in cmdline for marker in markers):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+class Stack:
+    """A copy of the example with its own ports, driven through the CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db_port, self.prefect_port = free_port(), free_port()
+        self.env = {
+            "PULPO_DB_PORT": str(self.db_port),
+            "PULPO_PREFECT_PORT": str(self.prefect_port),
+            "PULPO_WORK_POOL": f"pool-{self.prefect_port}",
+            "PULPO_DATABASE": "jobhunter_test",
+            "PREFECT_API_URL": "",
+            "MONGODB_URL": "",
+        }
+
+    def pulpo(self, *args: str, timeout: float = 300):  # noqa: ANN201
+        return run_pulpo(*args, cwd=self.root, env=self.env, timeout=timeout)
+
+    def status(self) -> dict[str, dict]:
+        result = self.pulpo("status", "--json")
+        assert result.returncode == 0, result.stderr
+        return {row["name"]: row for row in json.loads(result.stdout)}
+
+    def markers(self) -> list[str]:
+        return [
+            str(self.root / "run_cache"),
+            f"--port {self.prefect_port}",
+            f"-p {self.db_port}",
+        ]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("stack") / "jobhunter"
+    shutil.copytree(
+        REPO / "examples" / "jobhunter",
+        root,
+        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+    )
+    stack = Stack(root)
+    yield stack
+    stack.pulpo("down")
+
+
+def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
+    started = time.monotonic()
+    up = stack.pulpo("up")
+    assert up.returncode == 0, up.stderr[-3000:]
+    rows = stack.status()
+    assert [(n, r["state"], r["healthy"]) for n, r in rows.items()] == [
+        ("db", "running", True),
+        ("prefect", "running", True),
+        ("worker", "running", True),
+    ]
+    assert rows["prefect"]["address"] == f"http://127.0.0.1:{stack.prefect_port}"
+    assert time.monotonic() - started < 120
+
+    again = stack.pulpo("up")  # already up: nothing new starts
+    assert again.returncode == 0
+    assert {n: r["pid"] for n, r in stack.status().items()} == {
+        n: r["pid"] for n, r in rows.items()
+    }
+
+    deployed = stack.pulpo("prefect", "deploy", "--all")
+    assert deployed.returncode == 0, deployed.stderr[-3000:]
+    assert "deployed storage_flow/pulpo" in deployed.stdout
+
+    for _ in range(2):  # idempotent: the second run adds nothing
+        run = stack.pulpo(
+            "prefect", "run", "storage_flow", "--deployment", "-p", "keywords=python"
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert json.loads(run.stdout)["storage.save"] == {
+            "saved": 6,
+            "total_in_database": 6,
+        }
+
+    client: MongoClient = MongoClient(
+        f"mongodb://127.0.0.1:{stack.db_port}", serverSelectionTimeoutMS=3000
+    )
+    try:
+        urls = [d["url"] for d in client["jobhunter_test"]["job_postings"].find()]
+    finally:
+        client.close()
+    assert len(urls) == len(set(urls)) == 6
+
+    direct = stack.pulpo("prefect", "run", "scraping_flow", "-p", "limit=1")
+    assert direct.returncode == 0, direct.stderr[-3000:]
+    assert "Starting temporary server" not in direct.stderr
+    assert (
+        f"http://127.0.0.1:{stack.prefect_port}" in direct.stderr
+    )  # runs show in its UI
+
+    logs = stack.pulpo("logs", "worker", "-n", "20")
+    assert logs.returncode == 0 and "storage" in logs.stdout
+
+    down = stack.pulpo("down")
+    assert down.returncode == 0 and "stopped worker, prefect, db" in down.stdout
+    assert {r["state"] for r in stack.status().values()} == {"stopped"}
+    assert project_processes(stack.markers()) == []
+
+
+def test_a_killed_service_shows_as_crashed_and_comes_back(stack: Stack) -> None:
+    assert stack.pulpo("db", "start").returncode == 0
+    pid = stack.status()["db"]["pid"]
+    os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while stack.status()["db"]["state"] != "crashed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stack.status()["db"]["state"] == "crashed"
+    assert stack.pulpo("db", "start").returncode == 0
+    row = stack.status()["db"]
+    assert row["state"] == "running" and row["pid"] != pid
+    assert stack.pulpo("db", "stop").returncode == 0
+    assert project_processes(stack.markers()) == []
+
+
+def test_a_port_in_use_is_reported_with_its_holder(stack: Stack) -> None:
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", stack.db_port))
+        blocker.listen()
+        result = stack.pulpo("db", "start")
+    assert_user_error(
+        result,
+        f"port {stack.db_port} is already in use",
+        f"pid {os.getpid()}",
+        "PULPO_DB_PORT",
+    )
+    assert stack.status()["db"]["state"] == "stopped"
+
+
+def test_concurrent_starts_never_duplicate_a_service(stack: Stack) -> None:
+    starts = [
+        subprocess.Popen(
+            [str(Path(sys.executable).with_name("pulpo")), "db", "start"],
+            cwd=stack.root,
+            env={**os.environ, **stack.env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
+    assert [p.wait(timeout=120) for p in starts] == [0, 0, 0]
+    servers = [
+        p
+        for p in project_processes([f"-p {stack.db_port}"])
+        if "nx_27017" in p and "supervise" not in p
+    ]
+    assert len(servers) == 1, servers
+    stack.pulpo("db", "stop")
+
+
+def test_an_external_mongodb_is_used_instead_of_starting_one(
+    stack: Stack, tmp_path: Path, server_env: dict[str, str]
+) -> None:
+    port = free_port()
+    external = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nx_27017.nx_27017",
+            "--host",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--data-dir",
+            str(tmp_path),
+            "--pid-file",
+            str(tmp_path / "pid"),
+            "--log-file",
+            os.devnull,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"mongodb://127.0.0.1:{port}"
+    env = {**stack.env, "MONGODB_URL": url}
+    try:
+        for _ in range(100):
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        started = run_pulpo("db", "start", cwd=stack.root, env=env)
+        assert started.returncode == 0, started.stderr
+        assert "external" in started.stdout
+        assert project_processes([f"-p {stack.db_port}"]) == []
+        init = run_pulpo("db", "init", cwd=stack.root, env=env)
+        assert init.returncode == 0 and "job_postings" in init.stdout, init.stderr
+        run = run_pulpo(
+            "prefect",
+            "run",
+            "storage_flow",
+            "-p",
+            "limit=2",
+            cwd=stack.root,
+            env={**env, **server_env},
+        )
+        assert run.returncode == 0, run.stderr[-3000:]
+        client: MongoClient = MongoClient(url, serverSelectionTimeoutMS=3000)
+        try:
+            collection = client["jobhunter_test"]["job_postings"]
+            assert collection.count_documents({}) == 3
+            assert any(
+                index.get("unique") for index in collection.index_information().values()
+            )
+        finally:
+            client.close()
+    finally:
+        external.terminate()
+        external.wait(timeout=10)
