@@ -74,6 +74,9 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
 
 def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As servers do: connections of an earlier run lingering in TIME_WAIT must not
+        # count as "in use", only a socket that is bound or listening.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:

@@ -67,6 +67,7 @@ class Stack:
             str(self.root / "run_cache"),
             f"--port {self.prefect_port}",
             f"-p {self.db_port}",
+            f"--pool pool-{self.prefect_port}",
         ]
 
 
@@ -170,25 +171,27 @@ def test_a_port_in_use_is_reported_with_its_holder(stack: Stack) -> None:
     assert stack.status()["db"]["state"] == "stopped"
 
 
-def test_concurrent_starts_never_duplicate_a_service(stack: Stack) -> None:
-    starts = [
+def test_concurrent_ups_never_duplicate_a_service(stack: Stack) -> None:
+    ups = [
         subprocess.Popen(
-            [str(Path(sys.executable).with_name("pulpo")), "db", "start"],
+            [str(Path(sys.executable).with_name("pulpo")), "up"],
             cwd=stack.root,
-            env={**os.environ, **stack.env},
+            env={**os.environ, "NO_COLOR": "1", **stack.env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for _ in range(3)
+        for _ in range(2)
     ]
-    assert [p.wait(timeout=120) for p in starts] == [0, 0, 0]
-    servers = [
-        p
-        for p in project_processes([f"-p {stack.db_port}"])
-        if "nx_27017" in p and "supervise" not in p
-    ]
-    assert len(servers) == 1, servers
-    stack.pulpo("db", "stop")
+    codes = [p.wait(timeout=300) for p in ups]
+    assert codes == [0, 0], [p.stderr.read() for p in ups if p.stderr]
+    assert {r["state"] for r in stack.status().values()} == {"running"}
+    live = project_processes(stack.markers())
+    servers = [p for p in live if "supervise" not in p]
+    assert len([p for p in servers if "nx_27017" in p]) == 1, servers
+    assert len([p for p in servers if "server start" in p]) == 1, servers
+    assert len([p for p in servers if "worker start" in p]) == 1, servers
+    assert stack.pulpo("down").returncode == 0
+    assert project_processes(stack.markers()) == []
 
 
 def test_an_external_mongodb_is_used_instead_of_starting_one(

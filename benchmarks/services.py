@@ -1,0 +1,77 @@
+"""Service timings: `pulpo up` until healthy, a flow run against the server versus
+ephemeral Prefect, and `pulpo down`.
+
+    python benchmarks/services.py [--runs 3]
+
+Works on a temporary copy of examples/jobhunter with free ports; prints seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PULPO = str(Path(sys.executable).with_name("pulpo"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run([PULPO, *args], cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory(prefix="pulpo-services-") as scratch:
+        project = Path(scratch) / "jobhunter"
+        shutil.copytree(
+            REPO / "examples" / "jobhunter",
+            project,
+            ignore=shutil.ignore_patterns("run_cache"),
+        )
+        env = {
+            **os.environ,
+            "PULPO_DB_PORT": str(free_port()),
+            "PULPO_PREFECT_PORT": str(free_port()),
+            "PREFECT_API_URL": "",
+            "MONGODB_URL": "",
+        }
+        run = ["prefect", "run", "scraping_flow", "--param", "keywords=python"]
+        timed(["build"], project, env)
+        ephemeral = [timed(run, project, env) for _ in range(runs)]
+        up_cold = timed(["up"], project, env)
+        against_server = [timed(run, project, env) for _ in range(runs)]
+        down = timed(["down"], project, env)
+        up_warm = timed(["up"], project, env)
+        timed(["down"], project, env)
+    print(f"pulpo up, first start (new Prefect database)  {up_cold:6.2f} s")
+    print(f"pulpo up, again (existing data)                {up_warm:6.2f} s")
+    print(
+        f"pulpo prefect run scraping_flow, ephemeral     {statistics.median(ephemeral):6.2f} s (median of {runs})"
+    )
+    print(
+        f"pulpo prefect run scraping_flow, server up     {statistics.median(against_server):6.2f} s (median of {runs})"
+    )
+    print(f"pulpo down                                     {down:6.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
