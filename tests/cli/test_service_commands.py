@@ -1,0 +1,83 @@
+"""Service commands that need no running service: status, bad names, bad settings."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.test_errors import GOOD, assert_user_error
+from tests.conftest import MakeProject, run_pulpo
+
+NO_SERVICES = {"PREFECT_API_URL": "", "MONGODB_URL": ""}
+
+
+def test_status_lists_every_service_as_stopped(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=NO_SERVICES).stdout)
+    assert [(r["name"], r["state"]) for r in rows] == [
+        ("db", "stopped"),
+        ("prefect", "stopped"),
+        ("worker", "stopped"),
+    ]
+    assert rows[1]["address"] == "http://127.0.0.1:47200"
+    table = run_pulpo("status", cwd=root, env=NO_SERVICES).stdout
+    assert table.splitlines()[0].split() == [
+        "SERVICE",
+        "STATE",
+        "PID",
+        "ADDRESS",
+        "UPTIME",
+        "HEALTH",
+    ]
+
+
+def test_ports_come_from_the_config_and_the_environment_wins(
+    make_project: MakeProject,
+) -> None:
+    config = (
+        '[tool.pulpo]\nmodules = ["app.ops"]\nprefect_port = 45001\ndb_port = 45002\n'
+    )
+    root = make_project(ops=GOOD, pyproject=config)
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=NO_SERVICES).stdout)
+    assert rows[0]["address"] == "mongodb://127.0.0.1:45002"
+    assert rows[1]["address"] == "http://127.0.0.1:45001"
+    env = {**NO_SERVICES, "PULPO_PREFECT_PORT": "45003"}
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=env).stdout)
+    assert rows[1]["address"] == "http://127.0.0.1:45003"
+
+
+def test_a_bad_port_is_a_config_error(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    result = run_pulpo("up", cwd=root, env={**NO_SERVICES, "PULPO_DB_PORT": "80"})
+    assert_user_error(
+        result, "db_port must be a port number from 1024 to 65535", "PULPO_DB_PORT"
+    )
+
+
+def test_unknown_service_names_get_a_suggestion(make_project: MakeProject) -> None:
+    result = run_pulpo("logs", "wroker", cwd=make_project(ops=GOOD), env=NO_SERVICES)
+    assert_user_error(
+        result,
+        "unknown service 'wroker'",
+        "did you mean 'worker'",
+        "db, prefect, worker",
+    )
+
+
+def test_deploy_and_deployment_runs_need_the_server(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    assert_user_error(
+        run_pulpo("prefect", "deploy", "--all", cwd=root, env=NO_SERVICES),
+        "Prefect server is not running",
+        "pulpo up",
+    )
+    assert_user_error(
+        run_pulpo(
+            "prefect", "run", "scraping_flow", "--deployment", cwd=root, env=NO_SERVICES
+        ),
+        "needs the Prefect server and worker",
+    )
+
+
+def test_down_with_nothing_running(make_project: MakeProject) -> None:
+    result = run_pulpo("down", cwd=make_project(ops=GOOD), env=NO_SERVICES)
+    assert result.returncode == 0 and "nothing was running" in result.stdout
