@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import graphlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import networkx as nx
 
@@ -106,8 +106,18 @@ class DataFlowAnalyzer:
     def __init__(
         self, models: Sequence[DataModelSpec], operations: Sequence[OperationSpec]
     ) -> None:
-        self._models = _index_models(models)
-        self._operations = _index_operations(operations)
+        self._models = _index_by_name(
+            models,
+            lambda m: m.cls,
+            "datamodel",
+            "pass a distinct name=... to @datamodel",
+        )
+        self._operations = _index_by_name(
+            operations,
+            lambda o: o.function,
+            "operation",
+            "give each operation its own name",
+        )
 
     def analyze(self) -> DataFlowGraph:
         """Resolve, wire and check everything.
@@ -173,27 +183,20 @@ class DataFlowAnalyzer:
         return list(self.analyze().order)
 
 
-def _index_models(models: Sequence[DataModelSpec]) -> dict[str, DataModelSpec]:
-    index: dict[str, DataModelSpec] = {}
-    for spec in sorted(models, key=lambda m: m.name):
-        other = index.get(spec.name)
-        if other is not None and other.cls is not spec.cls:
-            raise GraphError(
-                f"datamodel name {spec.name!r} is used twice: {_where(other.cls)} and "
-                f"{_where(spec.cls)}; pass a distinct name=... to @datamodel"
-            )
-        index[spec.name] = spec
-    return index
+SpecT = TypeVar("SpecT", DataModelSpec, OperationSpec)
 
 
-def _index_operations(operations: Sequence[OperationSpec]) -> dict[str, OperationSpec]:
-    index: dict[str, OperationSpec] = {}
-    for spec in sorted(operations, key=lambda o: o.name):
+def _index_by_name(
+    specs: Sequence[SpecT], target: Callable[[SpecT], object], what: str, fix: str
+) -> dict[str, SpecT]:
+    """Specs by name, sorted; the same name on two different objects is an error."""
+    index: dict[str, SpecT] = {}
+    for spec in sorted(specs, key=lambda s: s.name):
         other = index.get(spec.name)
-        if other is not None and other.function is not spec.function:
+        if other is not None and target(other) is not target(spec):
             raise GraphError(
-                f"operation name {spec.name!r} is used twice: {_where(other.function)} and "
-                f"{_where(spec.function)}; give each operation its own name"
+                f"{what} name {spec.name!r} is used twice: {_where(target(other))} and "
+                f"{_where(target(spec))}; {fix}"
             )
         index[spec.name] = spec
     return index

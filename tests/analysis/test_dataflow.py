@@ -1,24 +1,10 @@
 import pytest
 from pydantic import BaseModel
 
-from pulpo import CycleError, DefinitionError, GraphError, datamodel, operation
+from pulpo import CycleError, DefinitionError, GraphError, operation
 from pulpo.analysis.dataflow import DataFlowAnalyzer, DataFlowGraph
 from pulpo.decorators import datamodel_spec, operation_spec
-
-
-@datamodel
-class Raw(BaseModel):
-    items: list[str] = []
-
-
-@datamodel
-class Clean(BaseModel):
-    items: list[str] = []
-
-
-@datamodel
-class Report(BaseModel):
-    count: int = 0
+from tests.models import Clean, Raw, Report
 
 
 def analyze(

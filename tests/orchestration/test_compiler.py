@@ -1,25 +1,10 @@
 import pytest
-from pydantic import BaseModel
 
-from pulpo import CycleError, GraphError, datamodel, operation
+from pulpo import CycleError, GraphError, operation
 from pulpo.analysis.dataflow import DataFlowAnalyzer
 from pulpo.decorators import datamodel_spec, operation_spec
 from pulpo.orchestration.compiler import Orchestration, OrchestrationCompiler, Unit
-
-
-@datamodel
-class Raw(BaseModel):
-    items: list[str] = []
-
-
-@datamodel
-class Clean(BaseModel):
-    items: list[str] = []
-
-
-@datamodel
-class Report(BaseModel):
-    count: int = 0
+from tests.models import Clean, Raw, Report
 
 
 def compile_ops(*functions: object) -> Orchestration:
