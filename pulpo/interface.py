@@ -167,6 +167,7 @@ class CLI:
             from pulpo.deployments import run_deployment
 
             return run_deployment(flow, to_jsonable_python(parameters), timeout)
+        _check_database(orchestration, flow)
         return _run_generated(self.project, definition.module, flow, parameters)
 
     def deploy(self, flows: Sequence[str] = ()) -> list[str]:
@@ -274,6 +275,20 @@ class CLI:
             time.perf_counter() - analysed,
         )
         return orchestration, timings
+
+
+def _check_database(orchestration: Orchestration, flow: str) -> None:
+    from pulpo.orchestration.codegen import needs_database
+
+    if os.environ.get("MONGODB_URL"):
+        return
+    needing = needs_database(orchestration, flow)
+    if needing:
+        raise RunError(
+            f"flow {flow!r} uses Beanie documents (in {', '.join(needing)}) and no "
+            f"database is configured; run `pulpo up` (or `pulpo db start`) or set "
+            f"MONGODB_URL"
+        )
 
 
 def _run_generated(

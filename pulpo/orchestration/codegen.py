@@ -6,8 +6,10 @@ Views are built here, fully sorted and laid out; the Jinja templates only loop.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import CodeType
+from typing import Any
 
 from pulpo.analysis.dataflow import OperationNode
 from pulpo.analysis.signatures import EMPTY
@@ -268,16 +270,12 @@ class PrefectCodeGenerator:
         ]
 
     def _init_documents(self, flow: FlowDefinition, imports: Imports) -> list[str]:
-        documents = set(self._documents())
-        if not documents:
+        if not self._documents():
             return []
         helper = imports.name("pulpo.runtime", "init_documents")
-        graph = self.orchestration.graph
-        touches = any(
-            documents & {*graph.operations[op].inputs, graph.operations[op].output}
-            for op in flow.operations
+        required = (
+            "" if uses_documents(self.orchestration, flow) else ", required=False"
         )
-        required = "" if touches else ", required=False"
         return [f"    await {helper}({DOCUMENTS}{required})"]
 
     def _unit_call(
@@ -402,6 +400,53 @@ class _UnitNames:
 
     def assigned(self, unit: str) -> str | None:
         return self._names[unit] if unit in self._used else None
+
+
+def uses_documents(orchestration: Orchestration, flow: FlowDefinition) -> bool:
+    """True when an operation of ``flow`` exchanges or names a Beanie document."""
+    graph = orchestration.graph
+    documents = {name for name, spec in graph.models.items() if spec.is_document}
+    classes = {graph.models[name].cls for name in documents}
+    return any(
+        documents & {*graph.operations[op].inputs, graph.operations[op].output}
+        or references_any(graph.operations[op].spec.function, classes)
+        for op in flow.operations
+    )
+
+
+def needs_database(orchestration: Orchestration, flow: str) -> list[str]:
+    """Flows that ``flow`` runs (itself included) whose operations use documents."""
+    seen: set[str] = set()
+    pending = [flow]
+    needing = []
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        definition = orchestration.flows[name]
+        if uses_documents(orchestration, definition):
+            needing.append(name)
+        pending.extend(u.name for u in definition.units if u.kind != "operation")
+    return sorted(needing)
+
+
+def references_any(function: Callable[..., Any], classes: set[type]) -> bool:
+    """True when ``function``'s code names one of ``classes`` as a global.
+
+    Lets a flow insist on a database for operations that query Beanie documents
+    without exchanging them (e.g. an upsert that returns a summary).
+    """
+    namespace = getattr(function, "__globals__", {})
+    codes = [getattr(function, "__code__", None)]
+    while codes:
+        code = codes.pop()
+        if code is None:
+            continue
+        if any(namespace.get(name) in classes for name in code.co_names):
+            return True
+        codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
+    return False
 
 
 def _docstring(text: str) -> str:

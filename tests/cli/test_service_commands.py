@@ -81,3 +81,44 @@ def test_deploy_and_deployment_runs_need_the_server(make_project: MakeProject) -
 def test_down_with_nothing_running(make_project: MakeProject) -> None:
     result = run_pulpo("down", cwd=make_project(ops=GOOD), env=NO_SERVICES)
     assert result.returncode == 0 and "nothing was running" in result.stdout
+
+
+DOCUMENTS = """
+from typing import Annotated
+
+from beanie import Document, Indexed
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Item(Document):
+    key: Annotated[str, Indexed(unique=True)]
+
+
+@datamodel
+class Count(BaseModel):
+    total: int
+
+
+@operation(name="store.save", outputs=Count)
+async def save(key: str = "a") -> Count:
+    await Item.find_one(Item.key == key).upsert({"$set": {}}, on_insert=Item(key=key))
+    return Count(total=await Item.count())
+
+
+@operation(name="other.ping")
+def ping() -> None: ...
+"""
+
+
+def test_flows_using_documents_need_a_database(make_project: MakeProject) -> None:
+    root = make_project(ops=DOCUMENTS)
+    result = run_pulpo("prefect", "run", "store_flow", cwd=root, env=NO_SERVICES)
+    assert_user_error(
+        result, "flow 'store_flow' uses Beanie documents", "pulpo up", "MONGODB_URL"
+    )
+    generated = (root / "run_cache" / "orchestration" / "store_flow.py").read_text()
+    assert "await init_documents(DOCUMENTS)\n" in generated
+    other = (root / "run_cache" / "orchestration" / "other_flow.py").read_text()
+    assert "await init_documents(DOCUMENTS, required=False)" in other

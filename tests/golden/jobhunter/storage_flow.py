@@ -34,7 +34,7 @@ async def storage_save_task(jobs: CleanedJobs, keywords: str) -> StoredJobs:
 @flow(name="storage_flow")
 async def storage_flow(keywords: str = "python", limit: int = 4) -> dict[str, Any]:
     """Run every operation under `storage`."""
-    await init_documents(DOCUMENTS, required=False)
+    await init_documents(DOCUMENTS)
     graph = OperationGraph()
     scraping = graph.upstream(
         scraping_flows.scraping_flow, ["scraping.merge"], keywords=keywords, limit=limit
