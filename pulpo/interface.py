@@ -101,7 +101,20 @@ class CLI:
         return self.compile()
 
     def clean(self, everything: bool = False) -> list[Path]:
-        """Remove generated code; with ``everything`` the whole ``run_cache/``."""
+        """Remove generated code; with ``everything`` the whole ``run_cache/``.
+
+        Raises:
+            ServiceError: ``everything`` while services still run on that data.
+        """
+        if everything:
+            running = [
+                r.name for r in self.status() if r.state in ("running", "unhealthy")
+            ]
+            if running:
+                raise ServiceError(
+                    f"{', '.join(running)} still running on run_cache/; stop them with "
+                    f"`pulpo down` before `pulpo clean --all`"
+                )
         targets = (
             [self.project.run_cache] if everything else [self.project.orchestration_dir]
         )
