@@ -254,4 +254,8 @@ def test_an_external_mongodb_is_used_instead_of_starting_one(
             client.close()
     finally:
         external.terminate()
-        external.wait(timeout=10)
+        try:
+            external.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            external.kill()
+            external.wait()
