@@ -259,3 +259,32 @@ def test_an_external_mongodb_is_used_instead_of_starting_one(
         except subprocess.TimeoutExpired:
             external.kill()
             external.wait()
+
+
+def test_per_service_verbs(stack: Stack) -> None:
+    started = stack.pulpo("worker", "start")  # brings up db and prefect first
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert {r["state"] for r in stack.status().values()} == {"running"}
+    worker_pid = stack.status()["worker"]["pid"]
+    restarted = stack.pulpo("worker", "restart")
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    assert stack.status()["worker"]["pid"] != worker_pid
+    assert (
+        "pulpo: starting prefect" in stack.pulpo("prefect", "logs", "-n", "200").stdout
+    )
+    follow = subprocess.Popen(
+        [str(Path(sys.executable).with_name("pulpo")), "logs", "db", "-f", "-n", "3"],
+        cwd=stack.root,
+        env={**os.environ, **stack.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    time.sleep(3)
+    follow.send_signal(signal.SIGINT)
+    output, _ = follow.communicate(timeout=10)
+    assert output.strip(), "logs -f printed nothing"
+    assert "stopped prefect" in stack.pulpo("prefect", "stop").stdout
+    assert stack.status()["prefect"]["state"] == "stopped"
+    assert stack.pulpo("down").returncode == 0
+    assert project_processes(stack.markers()) == []
