@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from pulpo.errors import RunError, ServiceError
@@ -27,20 +28,32 @@ def deploy(
     Returns:
         The deployment names, ``<flow>/pulpo``.
     """
+    return deploy_entrypoints(
+        project.root,
+        settings.work_pool,
+        {name: entrypoint(orchestration.flows[name].module, name) for name in flows},
+    )
+
+
+def entrypoint(module: str, flow: str) -> str:
+    """Where the worker finds a generated flow, relative to the project root."""
+    return f"run_cache/orchestration/{module}.py:{flow}"
+
+
+def deploy_entrypoints(
+    root: Path, work_pool: str, entrypoints: Mapping[str, str]
+) -> list[str]:
+    """Deploy each ``flow name → entrypoint`` from the project at ``root``."""
     from prefect.flows import Flow
 
-    asyncio.run(_ensure_work_pool(settings.work_pool))
+    asyncio.run(_ensure_work_pool(work_pool))
     names = []
-    for name in flows:
-        definition = orchestration.flows[name]
-        entrypoint = f"run_cache/orchestration/{definition.module}.py:{name}"
-        flow: Any = Flow.from_source(source=str(project.root), entrypoint=entrypoint)
-        with contextlib.redirect_stdout(
-            io.StringIO()
-        ):  # Prefect prints a summary table
+    for name, path in entrypoints.items():
+        flow: Any = Flow.from_source(source=str(root), entrypoint=path)
+        with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints a summary
             flow.deploy(
                 name=DEPLOYMENT,
-                work_pool_name=settings.work_pool,
+                work_pool_name=work_pool,
                 build=False,
                 push=False,
                 print_next_steps=False,

@@ -21,6 +21,8 @@ KNOWN_KEYS = (
     "mongodb_url",
     "prefect_database_url",
     "work_pool",
+    "api_port",
+    "cors_origins",
 )
 
 
@@ -40,6 +42,10 @@ class Project:
     @property
     def orchestration_dir(self) -> Path:
         return self.run_cache / "orchestration"
+
+    @property
+    def api_dir(self) -> Path:
+        return self.run_cache / "api"
 
     @property
     def name(self) -> str:

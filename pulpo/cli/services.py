@@ -16,6 +16,10 @@ db_app = typer.Typer(
 worker_app = typer.Typer(
     help="The Prefect worker that runs deployments.", no_args_is_help=True
 )
+api_app = typer.Typer(
+    help="The HTTP API (CRUD for documents, jobs over flow runs).",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
@@ -26,12 +30,18 @@ def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
     app.command()(logs)
     app.add_typer(db_app, name="db")
     app.add_typer(worker_app, name="worker")
-    for name, sub in (("prefect", prefect_app), ("db", db_app), ("worker", worker_app)):
+    app.add_typer(api_app, name="api")
+    for name, sub in (
+        ("prefect", prefect_app),
+        ("db", db_app),
+        ("worker", worker_app),
+        ("api", api_app),
+    ):
         _lifecycle(sub, name)
 
 
 def up(ctx: typer.Context) -> None:
-    """Start db, prefect and worker in order, each healthy before the next."""
+    """Build, then start db, prefect, worker and api, each healthy before the next."""
     typer.echo(status_table(ctx.obj.up()))
 
 
@@ -55,7 +65,7 @@ def status(
 
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="db, prefect or worker.")],
+    service: Annotated[str, typer.Argument(help="db, prefect, worker or api.")],
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
@@ -78,6 +88,13 @@ def db_init(ctx: typer.Context) -> None:
         if collections
         else "no Beanie documents"
     )
+
+
+@api_app.command("key")
+def api_key(ctx: typer.Context) -> None:
+    """Print the API key (created on first use unless PULPO_API_KEYS is set)."""
+    for key in ctx.obj.api_key():
+        typer.echo(key)
 
 
 def _lifecycle(sub: typer.Typer, service: str) -> None:

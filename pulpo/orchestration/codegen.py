@@ -5,7 +5,6 @@ Views are built here, fully sorted and laid out; the Jinja templates only loop.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import CodeType
@@ -28,6 +27,7 @@ from pulpo.orchestration.pysource import (
     TypeRenderer,
     format_statement,
     identifier,
+    import_sections,
     is_literal,
     keyword_arg,
     py_literal,
@@ -348,18 +348,13 @@ class PrefectCodeGenerator:
         return constant
 
     def _import_sections(self, imports: Imports) -> list[list[str]]:
-        stdlib, third, first = [], [], []
-        for line in imports.statements():
-            if line == f"import {SCRIPT_MODE}":
-                line += "  # noqa: F401 - configures Prefect when run as a script"
-            root = line.split()[1].split(".")[0]
-            if root in sys.stdlib_module_names:
-                stdlib.append(line)
-            elif root in self.first_party:
-                first.append(line)
-            else:
-                third.append(line)
-        return [section for section in (stdlib, third, first) if section]
+        lines = [
+            f"{line}  # noqa: F401 - configures Prefect when run as a script"
+            if line == f"import {SCRIPT_MODE}"
+            else line
+            for line in imports.statements()
+        ]
+        return import_sections(lines, self.first_party)
 
 
 class _UnitNames:

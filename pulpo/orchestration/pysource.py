@@ -136,6 +136,22 @@ class Imports:
         return plain + froms
 
 
+def import_sections(statements: list[str], first_party: set[str]) -> list[list[str]]:
+    """Import lines grouped as isort does: standard library, third party, first party."""
+    stdlib: list[str] = []
+    third: list[str] = []
+    first: list[str] = []
+    for line in statements:
+        root = line.split()[1].split(".")[0]
+        if root in sys.stdlib_module_names:
+            stdlib.append(line)
+        elif root in first_party:
+            first.append(line)
+        else:
+            third.append(line)
+    return [section for section in (stdlib, third, first) if section]
+
+
 def _isort_key(entry: str) -> tuple[int, str]:
     # isort's default order (force-sort-within-sections off): CONSTANTS, Classes, functions
     name = entry.split(" as ")[0]
@@ -224,10 +240,11 @@ class Call:
 
 @dataclass(frozen=True)
 class ListExpr:
-    """A list display that may be exploded when too long."""
+    """A list (or, with ``brackets="{}"``, dict) display, exploded when too long."""
 
     prefix: str
     items: tuple[str | Call, ...]
+    brackets: str = "[]"
 
 
 def flat(expr: str | Call | ListExpr) -> str:
@@ -235,7 +252,8 @@ def flat(expr: str | Call | ListExpr) -> str:
     if isinstance(expr, str):
         return expr
     if isinstance(expr, ListExpr):
-        return f"{expr.prefix}[{', '.join(map(flat, expr.items))}]"
+        opener, closer = expr.brackets[0], expr.brackets[1]
+        return f"{expr.prefix}{opener}{', '.join(map(flat, expr.items))}{closer}"
     return f"{expr.head}({', '.join(map(flat, expr.args))})"
 
 
@@ -249,7 +267,11 @@ def format_statement(
         return [one_line]
     items: tuple[str | Call | ListExpr, ...]
     if isinstance(expr, ListExpr):
-        opener, items, closer = f"{expr.prefix}[", expr.items, "]"
+        opener, items, closer = (
+            f"{expr.prefix}{expr.brackets[0]}",
+            expr.items,
+            expr.brackets[1],
+        )
     else:
         opener, items, closer = f"{expr.head}(", expr.args, ")"
     inner_pad = INDENT * (indent + 1)

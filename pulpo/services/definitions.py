@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from pulpo.api.keys import KEY_FILE_VARIABLE, key_file
 from pulpo.project import Project
 from pulpo.services.health import http_ok, mongo_ping, worker_online
 from pulpo.services.settings import ServiceSettings
@@ -40,7 +41,7 @@ class ServiceDefinition:
 def project_services(
     project: Project, settings: ServiceSettings
 ) -> dict[str, ServiceDefinition]:
-    """The services of ``project`` in start order: db, prefect, worker."""
+    """The services of ``project`` in start order: db, prefect, worker, api."""
     run_cache = project.run_cache
     python = sys.executable
     prefect = str(Path(python).with_name("prefect"))
@@ -114,6 +115,39 @@ def project_services(
                 "PREFECT_WORKER_PREFETCH_SECONDS": "2",
                 **database_environment(settings),
             },
+        ),
+        ServiceDefinition(
+            name="api",
+            description="pulpo's HTTP API (run_cache/api, under uvicorn)",
+            command=(
+                python,
+                "-m",
+                "uvicorn",
+                "run_cache.api.app:app",
+                "--host",
+                settings.host,
+                "--port",
+                str(settings.api_port),
+                "--timeout-graceful-shutdown",
+                "5",
+            ),
+            health=partial(http_ok, f"{settings.api_url}/health/live"),
+            address=settings.api_url,
+            depends_on=("db", "prefect", "worker"),
+            port=settings.api_port,
+            env={
+                **prefect_env,
+                "PREFECT_API_URL": settings.prefect_api_url,
+                **database_environment(settings),
+                "PULPO_WORK_POOL": settings.work_pool,
+                KEY_FILE_VARIABLE: str(key_file(project)),
+                "PULPO_CORS_ORIGINS": ",".join(settings.cors_origins),
+                # Prefect's logging setup governs uvicorn's loggers in this process.
+                "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
+                # Prefect's SQLite server answers 500 "database is locked" under load.
+                "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500",
+            },
+            start_timeout=90,
         ),
     ]
     return {service.name: service for service in services}

@@ -11,6 +11,7 @@ from pulpo.project import Project
 # Chosen away from the usual development ports (27017, 4200, 5432, 8000, 8080, 3000).
 DEFAULT_DB_PORT = 47017
 DEFAULT_PREFECT_PORT = 47200
+DEFAULT_API_PORT = 47800
 
 
 @dataclass(frozen=True)
@@ -20,14 +21,20 @@ class ServiceSettings:
     host: str
     db_port: int
     prefect_port: int
+    api_port: int
     database: str
     work_pool: str
     mongodb_url: str | None
     prefect_database_url: str | None
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def prefect_api_url(self) -> str:
         return f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
 
     @property
     def embedded_db_url(self) -> str:
@@ -60,6 +67,11 @@ class ServiceSettings:
                 "prefect_port",
                 pick("prefect_port", "PULPO_PREFECT_PORT", DEFAULT_PREFECT_PORT),
             ),
+            api_port=_port(
+                project,
+                "api_port",
+                pick("api_port", "PULPO_API_PORT", DEFAULT_API_PORT),
+            ),
             database=str(pick("database", "PULPO_DATABASE", project.name)),
             work_pool=str(
                 pick("work_pool", "PULPO_WORK_POOL", f"pulpo-{project.name}")
@@ -69,6 +81,9 @@ class ServiceSettings:
                 pick("prefect_database_url", "PULPO_PREFECT_DATABASE_URL", "")
             )
             or None,
+            cors_origins=_origins(
+                project, pick("cors_origins", "PULPO_CORS_ORIGINS", [])
+            ),
         )
 
 
@@ -85,3 +100,25 @@ def _port(project: Project, key: str, value: object) -> int:
             f"[tool.pulpo] or with PULPO_{key.upper()}",
         )
     return port
+
+
+def _origins(project: Project, value: object) -> tuple[str, ...]:
+    """Browser origins allowed to call the API: a list, or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not all(
+        isinstance(item, str) for item in items
+    ):
+        raise ProjectError.bad_config(
+            str(project.config_file or "pyproject.toml"),
+            f"cors_origins must be a list of origins such as "
+            f'["http://localhost:5173"] (got {value!r})',
+        )
+    origins = tuple(item.strip().rstrip("/") for item in items if item.strip())
+    for origin in origins:
+        if origin != "*" and not origin.startswith(("http://", "https://")):
+            raise ProjectError.bad_config(
+                str(project.config_file or "pyproject.toml"),
+                f"cors_origins entry {origin!r} is not an origin; write it as "
+                f"scheme://host[:port], e.g. http://localhost:5173",
+            )
+    return origins

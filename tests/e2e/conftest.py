@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_pulpo
+
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
 
@@ -21,6 +24,58 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def project_processes(markers: list[str]) -> list[str]:
+    """Command lines of live processes that mention any of ``markers``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and any(marker in cmdline for marker in markers):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+class Stack:
+    """A copy of the example with its own ports, driven through the CLI."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.db_port, self.prefect_port = free_port(), free_port()
+        self.api_port = free_port()
+        self.env = {
+            "PULPO_DB_PORT": str(self.db_port),
+            "PULPO_PREFECT_PORT": str(self.prefect_port),
+            "PULPO_API_PORT": str(self.api_port),
+            "PULPO_API_KEYS": "",
+            "PULPO_WORK_POOL": f"pool-{self.prefect_port}",
+            "PULPO_DATABASE": "jobhunter_test",
+            "PREFECT_API_URL": "",
+            "MONGODB_URL": "",
+        }
+
+    def pulpo(self, *args: str, timeout: float = 300):  # noqa: ANN201
+        return run_pulpo(*args, cwd=self.root, env=self.env, timeout=timeout)
+
+    def status(self) -> dict[str, dict]:
+        result = self.pulpo("status", "--json")
+        assert result.returncode == 0, result.stderr
+        return {row["name"]: row for row in json.loads(result.stdout)}
+
+    def markers(self) -> list[str]:
+        return [
+            str(self.root / "run_cache"),
+            f"--port {self.prefect_port}",
+            f"-p {self.db_port}",
+            f"--pool pool-{self.prefect_port}",
+            f"--port {self.api_port}",
+        ]
 
 
 @pytest.fixture(scope="session")

@@ -18,57 +18,9 @@ from pymongo import MongoClient
 
 from tests.cli.test_errors import assert_user_error
 from tests.conftest import REPO, run_pulpo
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import Stack, free_port, project_processes
 
 pytestmark = pytest.mark.e2e
-
-
-def project_processes(markers: list[str]) -> list[str]:
-    """Command lines of live processes that mention any of ``markers``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and any(marker in cmdline for marker in markers):
-            found.append(f"{entry.name}: {cmdline}")
-    return found
-
-
-class Stack:
-    """A copy of the example with its own ports, driven through the CLI."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.db_port, self.prefect_port = free_port(), free_port()
-        self.env = {
-            "PULPO_DB_PORT": str(self.db_port),
-            "PULPO_PREFECT_PORT": str(self.prefect_port),
-            "PULPO_WORK_POOL": f"pool-{self.prefect_port}",
-            "PULPO_DATABASE": "jobhunter_test",
-            "PREFECT_API_URL": "",
-            "MONGODB_URL": "",
-        }
-
-    def pulpo(self, *args: str, timeout: float = 300):  # noqa: ANN201
-        return run_pulpo(*args, cwd=self.root, env=self.env, timeout=timeout)
-
-    def status(self) -> dict[str, dict]:
-        result = self.pulpo("status", "--json")
-        assert result.returncode == 0, result.stderr
-        return {row["name"]: row for row in json.loads(result.stdout)}
-
-    def markers(self) -> list[str]:
-        return [
-            str(self.root / "run_cache"),
-            f"--port {self.prefect_port}",
-            f"-p {self.db_port}",
-            f"--pool pool-{self.prefect_port}",
-        ]
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +45,7 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
         ("db", "running", True),
         ("prefect", "running", True),
         ("worker", "running", True),
+        ("api", "running", True),
     ]
     assert rows["prefect"]["address"] == f"http://127.0.0.1:{stack.prefect_port}"
     assert time.monotonic() - started < 120
@@ -137,7 +90,7 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
     assert logs.returncode == 0 and "storage" in logs.stdout
 
     down = stack.pulpo("down")
-    assert down.returncode == 0 and "stopped worker, prefect, db" in down.stdout
+    assert down.returncode == 0 and "stopped api, worker, prefect, db" in down.stdout
     assert {r["state"] for r in stack.status().values()} == {"stopped"}
     assert project_processes(stack.markers()) == []
 
@@ -192,6 +145,7 @@ def test_concurrent_ups_never_duplicate_a_service(stack: Stack) -> None:
     assert len([p for p in servers if "nx_27017" in p]) == 1, servers
     assert len([p for p in servers if "server start" in p]) == 1, servers
     assert len([p for p in servers if "worker start" in p]) == 1, servers
+    assert len([p for p in servers if "uvicorn" in p]) == 1, servers
     assert stack.pulpo("down").returncode == 0
     assert project_processes(stack.markers()) == []
 
@@ -264,7 +218,13 @@ def test_an_external_mongodb_is_used_instead_of_starting_one(
 def test_per_service_verbs(stack: Stack) -> None:
     started = stack.pulpo("worker", "start")  # brings up db and prefect first
     assert started.returncode == 0, started.stderr[-2000:]
-    assert {r["state"] for r in stack.status().values()} == {"running"}
+    states = {n: r["state"] for n, r in stack.status().items()}
+    assert states == {
+        "db": "running",
+        "prefect": "running",
+        "worker": "running",
+        "api": "stopped",
+    }
     worker_pid = stack.status()["worker"]["pid"]
     restarted = stack.pulpo("worker", "restart")
     assert restarted.returncode == 0, restarted.stderr[-2000:]

@@ -1,0 +1,40 @@
+"""API-key authentication for every ``/api/v1`` route."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated
+
+from fastapi import Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from pulpo.api.errors import ApiError
+
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key.")
+_bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
+
+
+def api_key_guard(keys: Sequence[str]) -> Callable[..., Awaitable[None]]:
+    """A dependency: 401 without a key, 403 with a wrong one; open when no keys."""
+    accepted = [key.encode() for key in keys]
+
+    async def require_api_key(
+        header: Annotated[str | None, Security(_header)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> None:
+        if not accepted:
+            return
+        supplied = header or (bearer.credentials if bearer else None)
+        if not supplied:
+            raise ApiError(
+                401,
+                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: "
+                "<key>` (`pulpo api key` prints it)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        candidate = supplied.encode()
+        if not any(hmac.compare_digest(candidate, key) for key in accepted):
+            raise ApiError(403, "wrong API key; `pulpo api key` prints the right one")
+
+    return require_api_key

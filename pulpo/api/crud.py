@@ -1,0 +1,111 @@
+"""``DocumentStore``: list, get, create, update and delete one Beanie document model.
+
+Generated route modules are thin: each route calls one method here, so the behaviour
+(errors, limits, validation through the model's own validators) lives in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie.odm.utils.encoder import Encoder
+from bson.errors import BSONError, InvalidDocument
+from pydantic import BaseModel
+from pymongo.errors import DuplicateKeyError
+
+from pulpo.api.errors import ApiError
+from pulpo.api.schemas import PAGING_FIELDS, DocumentSchemas, Page, document_schemas
+
+
+class DocumentStore:
+    """The API's access to the documents of ``model``."""
+
+    def __init__(self, model: type[Any]) -> None:
+        self.model = model
+        self.schemas: DocumentSchemas = document_schemas(model)
+        self._fields = tuple(self.schemas.read.model_fields)
+
+    async def list(self, query: BaseModel) -> Page[Any]:
+        """A page of documents matching ``query``'s filters, in its order."""
+        values = query.model_dump(exclude=set(PAGING_FIELDS), exclude_none=True)
+        criteria = {name: Encoder(to_db=True).encode(v) for name, v in values.items()}
+        skip, limit, sort = query.skip, query.limit, query.sort  # type: ignore[attr-defined]
+        found = self.model.find(criteria)
+        if sort:
+            descending = sort.startswith("-")
+            field = sort.lstrip("-")
+            found = found.sort((field, -1 if descending else 1))
+        total = await self.model.find(criteria).count()
+        documents = await found.skip(skip).limit(limit).to_list()
+        return Page[Any](
+            items=[self.read(d) for d in documents],
+            total=total,
+            skip=skip,
+            limit=limit,
+        )
+
+    async def get(self, id: Any) -> BaseModel:
+        return self.read(await self._find(id))
+
+    async def create(self, body: BaseModel) -> BaseModel:
+        """Validate ``body`` with the model itself and insert it."""
+        document = self.model.model_validate(body.model_dump(exclude_unset=True))
+        await self._write(document.insert())
+        return self.read(document)
+
+    async def update(self, id: Any, body: BaseModel) -> BaseModel:
+        """Change the fields ``body`` sets; the result must still be a valid document."""
+        document = await self._find(id)
+        changes = body.model_dump(exclude_unset=True)
+        current = document.model_dump(exclude={"revision_id"})
+        updated = self.model.model_validate({**current, **changes})
+        await self._write(updated.replace())
+        return self.read(updated)
+
+    async def delete(self, id: Any) -> None:
+        result = await self.model.find_one({"_id": id}).delete()
+        if result is None or result.deleted_count == 0:
+            raise self._missing(id)
+
+    def read(self, document: Any) -> BaseModel:
+        """The response body for ``document`` (already valid: no second validation)."""
+        values = {
+            name: getattr(document, name) for name in self._fields if name != "id"
+        }
+        return self.schemas.read.model_construct(id=str(document.id), **values)
+
+    async def _find(self, id: Any) -> Any:
+        document = await self.model.get(id)
+        if document is None:
+            raise self._missing(id)
+        return document
+
+    async def _write(self, operation: Any) -> None:
+        from beanie.exceptions import DocumentNotFound
+
+        try:
+            await operation
+        except DuplicateKeyError as error:
+            fields = sorted(
+                (error.details or {}).get("keyValue") or self.schemas.unique
+            )
+            raise ApiError(
+                409,
+                f"a {self.model.__name__} with the same "
+                f"{' or '.join(fields) or 'unique key'} exists; change it or update "
+                f"that document instead",
+                {"fields": fields},
+            ) from None
+        except DocumentNotFound:
+            raise ApiError(
+                404, f"the {self.model.__name__} was deleted meanwhile"
+            ) from None
+        except (InvalidDocument, BSONError, OverflowError) as error:
+            raise ApiError(
+                422,
+                f"the {self.model.__name__} cannot be stored: {error}; MongoDB integers "
+                f"are 64-bit and keys may not start with '$' or contain '.'",
+            ) from None
+
+    def _missing(self, id: Any) -> ApiError:
+        return ApiError(404, f"no {self.model.__name__} with id {str(id)!r}")

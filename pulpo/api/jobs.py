@@ -1,0 +1,341 @@
+"""``JobService``: submit, watch, retry and cancel runs of the project's deployed flows.
+
+Jobs are Prefect flow runs of the ``<flow>/pulpo`` deployments that the worker
+executes; nothing is stored twice. The routes here are the same for every project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections import OrderedDict
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, status
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+
+from pulpo.api.errors import ERROR_RESPONSES, ApiError
+from pulpo.api.runs import (
+    FINAL,
+    RETRY_TAG,
+    STATE_TYPES,
+    STATUSES,
+    ProcessingStatus,
+    Run,
+    RunDetail,
+    RunList,
+    RunSubmitted,
+    Status,
+    WorkerInfo,
+    WorkerStatus,
+    run_view,
+)
+from pulpo.deployments import DEPLOYMENT, deploy_entrypoints
+from pulpo.errors import did_you_mean
+
+API_TAG = "pulpo-api"
+RESULT_CACHE_SIZE = 256
+RECENT_FAILURES = 5
+
+
+class JobService:
+    """Jobs over the Prefect server the process is configured for (PREFECT_API_URL)."""
+
+    def __init__(self, flows: Mapping[str, Any], root: Path, work_pool: str) -> None:
+        self.flows = dict(flows)
+        self.root = root
+        self.work_pool = work_pool
+        self._client: Any = None
+        self._deployments: dict[str, UUID] = {}
+        self._flow_names: dict[UUID, str] = {}
+        self._results: OrderedDict[UUID, Any] = OrderedDict()
+
+    async def start(self) -> None:
+        """Open the Prefect client and (re)deploy every flow from the generated code."""
+        from prefect.client.orchestration import get_client
+
+        entrypoints = {
+            name: f"run_cache/orchestration/"
+            f"{flow.fn.__module__.rsplit('.', 1)[-1]}.py:{flow.fn.__name__}"
+            for name, flow in self.flows.items()
+        }
+        if entrypoints:
+            await asyncio.to_thread(
+                deploy_entrypoints, self.root, self.work_pool, entrypoints
+            )
+        self._client = get_client()
+        await self._client.__aenter__()
+        for name in self.flows:
+            deployment = await self._client.read_deployment_by_name(
+                f"{name}/{DEPLOYMENT}"
+            )
+            self._deployments[name] = deployment.id
+            self._flow_names[deployment.flow_id] = name
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.__aexit__(None, None, None)
+
+    async def submit(
+        self, flow: str, parameters: BaseModel, retry_of: UUID | None = None
+    ) -> RunSubmitted:
+        """Create a run of ``flow``'s deployment; the worker picks it up."""
+        tags = [API_TAG, *([f"{RETRY_TAG}{retry_of}"] if retry_of else [])]
+        return await self._create(
+            flow, parameters.model_dump(mode="json", exclude_unset=True), tags, retry_of
+        )
+
+    async def run(self, run_id: UUID) -> RunDetail:
+        flow_run = await self._read(run_id)
+        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        result = await self._result(flow_run) if view.status == "completed" else None
+        return RunDetail(**view.model_dump(), result=result)
+
+    async def runs(
+        self, statuses: list[Status], flow: str | None, limit: int
+    ) -> RunList:
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        found = await self._client.read_flow_runs(
+            **self._filters(statuses, flow),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+            limit=limit,
+        )
+        return RunList(items=[self._view(r) for r in found])
+
+    async def retry(self, run_id: UUID) -> RunSubmitted:
+        """A new run with the same parameters, tagged as a retry of ``run_id``."""
+        flow_run = await self._read(run_id)
+        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        if view.status not in ("failed", "cancelled"):
+            raise ApiError(
+                409,
+                f"run {run_id} is {view.status}; only failed or cancelled runs can be "
+                f"retried (submit a new run instead)",
+            )
+        tags = [API_TAG, f"{RETRY_TAG}{run_id}"]
+        return await self._create(view.flow, view.parameters, tags, run_id)
+
+    async def cancel(self, run_id: UUID) -> Run:
+        """Cancel a run: at once if it has not started, else through the worker."""
+        from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.responses import SetStateStatus
+        from prefect.states import Cancelled, State
+
+        flow_run = await self._read(run_id)
+        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        if view.status in FINAL:
+            raise ApiError(409, f"run {run_id} already ended {view.status}")
+        scheduled = (
+            flow_run.state is not None and flow_run.state.type == StateType.SCHEDULED
+        )
+        new_state = (
+            Cancelled(message="Cancelled through the pulpo API before it started")
+            if scheduled
+            else State(
+                type=StateType.CANCELLING, message="Cancelled through the pulpo API"
+            )
+        )
+        outcome = await self._client.set_flow_run_state(run_id, new_state)
+        if outcome.status != SetStateStatus.ACCEPT:
+            reason = getattr(outcome.details, "reason", None) or outcome.status.value
+            raise ApiError(409, f"run {run_id} cannot be cancelled now: {reason}")
+        return self._view(await self._read(run_id))
+
+    async def processing_status(self) -> ProcessingStatus:
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        counts = await asyncio.gather(
+            *(
+                self._client.count_flow_runs(**self._filters([s], None))
+                for s in STATUSES
+            )
+        )
+        by_status = dict(zip(STATUSES, counts, strict=True))
+        failures = await self._client.read_flow_runs(
+            **self._filters(["failed"], None),
+            sort=FlowRunSort.END_TIME_DESC,
+            limit=RECENT_FAILURES,
+        )
+        recent = [self._view(r) for r in failures]
+        cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
+        processing = by_status["pending"] + by_status["processing"] > 0
+        return ProcessingStatus(
+            is_processing=processing,
+            show_status=processing
+            or any(r.updated_at and r.updated_at > cutoff for r in recent),
+            **{f"{s}_count": n for s, n in by_status.items()},
+            total_count=sum(counts),
+            recent_failures=recent,
+        )
+
+    async def worker_status(self) -> WorkerStatus:
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            workers = await self._client.read_workers_for_work_pool(self.work_pool)
+        except ObjectNotFound:
+            workers = []
+        infos = [
+            WorkerInfo(
+                name=w.name,
+                status=str(w.status.value),
+                last_heartbeat=w.last_heartbeat_time,
+            )
+            for w in workers
+        ]
+        return WorkerStatus(
+            pool=self.work_pool,
+            online=any(w.status == "ONLINE" for w in infos),
+            workers=infos,
+        )
+
+    async def prefect_reachable(self) -> bool:
+        return self._client is not None and await self._client.api_healthcheck() is None
+
+    async def _create(
+        self,
+        flow: str,
+        parameters: dict[str, Any],
+        tags: list[str],
+        retry_of: UUID | None,
+    ) -> RunSubmitted:
+        flow_run = await self._client.create_flow_run_from_deployment(
+            self._deployments[flow], parameters=parameters, tags=tags
+        )
+        return RunSubmitted(
+            run_id=flow_run.id, flow=flow, status="pending", retry_of=retry_of
+        )
+
+    async def _read(self, run_id: UUID) -> Any:
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            flow_run = await self._client.read_flow_run(run_id)
+        except ObjectNotFound:
+            flow_run = None
+        if flow_run is None or flow_run.flow_id not in self._flow_names:
+            raise ApiError(404, f"no run {run_id} of this project's flows")
+        return flow_run
+
+    async def _result(self, flow_run: Any) -> Any:
+        if flow_run.id in self._results:
+            self._results.move_to_end(flow_run.id)
+            return self._results[flow_run.id]
+        try:
+            value = await flow_run.state.aresult(raise_on_failure=False)
+        except Exception:  # e.g. the result file was removed with `pulpo clean --all`
+            return None
+        result = to_jsonable_python(value, fallback=repr)
+        self._results[flow_run.id] = result
+        if len(self._results) > RESULT_CACHE_SIZE:
+            self._results.popitem(last=False)
+        return result
+
+    def _view(self, flow_run: Any) -> Run:
+        return run_view(flow_run, self._flow_names.get(flow_run.flow_id, "?"))
+
+    def _filters(self, statuses: list[Status], flow: str | None) -> dict[str, Any]:
+        from prefect.client.schemas.filters import (
+            DeploymentFilter,
+            DeploymentFilterId,
+            FlowRunFilter,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+
+        if flow is not None and flow not in self._deployments:
+            raise ApiError(
+                404,
+                f"unknown flow {flow!r}{did_you_mean(flow, self._deployments)}; flows: "
+                f"{', '.join(self._deployments)}",
+            )
+        deployments = (
+            [self._deployments[flow]] if flow else list(self._deployments.values())
+        )
+        filters: dict[str, Any] = {
+            "deployment_filter": DeploymentFilter(
+                id=DeploymentFilterId(any_=deployments)
+            )
+        }
+        if statuses:
+            kinds = [StateType(k) for s in statuses for k in STATE_TYPES[s]]
+            filters["flow_run_filter"] = FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
+            )
+        return filters
+
+
+def job_service(request: Request) -> JobService:
+    service: JobService = request.app.state.jobs
+    return service
+
+
+Jobs = Annotated[JobService, Depends(job_service)]
+
+router = APIRouter(prefix="/api/v1", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+@router.get("/runs", summary="List runs")
+async def list_runs(
+    jobs: Jobs,
+    status: Annotated[
+        list[Status] | None, Query(description="Only these statuses.")
+    ] = None,
+    flow: Annotated[
+        str | None, Query(max_length=200, description="Only this flow.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="At most this many.")] = 50,
+) -> RunList:
+    """The newest runs of the project's flows first."""
+    return await jobs.runs(status or [], flow, limit)
+
+
+@router.get("/runs/{run_id}", summary="Get a run")
+async def get_run(run_id: UUID, jobs: Jobs) -> RunDetail:
+    """A run's status; its result once completed, its error once failed."""
+    return await jobs.run(run_id)
+
+
+@router.post(
+    "/runs/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED, summary="Retry a run"
+)
+async def retry_run(run_id: UUID, jobs: Jobs) -> RunSubmitted:
+    """Start a new run with the same parameters as a failed or cancelled one."""
+    return await jobs.retry(run_id)
+
+
+@router.post(
+    "/runs/{run_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Cancel a run",
+)
+async def cancel_run(run_id: UUID, jobs: Jobs) -> Run:
+    """Cancel a pending or processing run."""
+    return await jobs.cancel(run_id)
+
+
+@router.post(
+    "/flows/{flow}/runs", status_code=status.HTTP_202_ACCEPTED, include_in_schema=False
+)
+async def run_unknown_flow(flow: str, jobs: Jobs) -> None:
+    raise ApiError(
+        404,
+        f"unknown flow {flow!r}{did_you_mean(flow, jobs.flows)}; flows: "
+        f"{', '.join(jobs.flows)}",
+    )
+
+
+@router.get("/processing-status", summary="Counts of runs per status")
+async def processing_status(jobs: Jobs) -> ProcessingStatus:
+    return await jobs.processing_status()
+
+
+@router.get("/worker-status", summary="The worker of the project's work pool")
+async def worker_status(jobs: Jobs) -> WorkerStatus:
+    return await jobs.worker_status()

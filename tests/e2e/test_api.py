@@ -1,0 +1,388 @@
+"""The generated API against the real stack: uvicorn, nx-27017, Prefect server, worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import REPO, run_pulpo
+from tests.e2e.conftest import Stack, project_processes
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Api:
+    stack: Stack
+    key: str
+    client: httpx.Client
+
+    def run_until_final(self, run_id: str, timeout: float = 90) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.client.get(f"/api/v1/runs/{run_id}").json()
+            if run["status"] in ("completed", "failed", "cancelled"):
+                return dict(run)
+            time.sleep(0.5)
+        raise AssertionError(f"run {run_id} did not finish: {run}")
+
+    def submit(self, flow: str, **parameters: Any) -> str:
+        response = self.client.post(
+            f"/api/v1/flows/{flow}/runs", json={"parameters": parameters}
+        )
+        assert response.status_code == 202, response.text
+        return str(response.json()["run_id"])
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """The example plus tests/fixtures/chores.py (a Note document, failing and slow
+    operations), brought up with `pulpo up`."""
+    root = tmp_path_factory.mktemp("api") / "jobhunter"
+    shutil.copytree(
+        REPO / "examples" / "jobhunter",
+        root,
+        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+    )
+    shutil.copy(REPO / "tests" / "fixtures" / "chores.py", root / "jobhunter")
+    config = root / "pyproject.toml"
+    config.write_text(
+        config.read_text().replace(
+            'modules = ["jobhunter.operations"]',
+            'modules = ["jobhunter.operations", "jobhunter.chores"]',
+        )
+    )
+    stack = Stack(root)
+    up = stack.pulpo("up")
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        key = stack.pulpo("api", "key").stdout.strip()
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{stack.api_port}",
+            headers={"X-API-Key": key},
+            timeout=30,
+        ) as client:
+            yield Api(stack, key, client)
+    finally:
+        stack.pulpo("down")
+
+
+def test_up_serves_the_api_with_a_private_key(api: Api) -> None:
+    rows = api.stack.status()
+    assert (rows["api"]["state"], rows["api"]["healthy"]) == ("running", True)
+    key_file = api.stack.root / "run_cache" / "secrets" / "api_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text().strip() == api.key and len(api.key) >= 40
+    generated = api.stack.root / "run_cache" / "api"
+    assert (generated / "documents" / "notes.py").is_file()
+    assert (generated / "documents" / "job_records.py").is_file()
+    assert api.client.get("/docs").status_code == 200
+
+
+def test_health_is_open_and_reports_each_service(api: Api) -> None:
+    response = httpx.get(f"http://127.0.0.1:{api.stack.api_port}/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {
+        "db": True,
+        "prefect": True,
+        "worker": True,
+    }
+
+
+def test_api_routes_need_the_key(api: Api) -> None:
+    url = f"http://127.0.0.1:{api.stack.api_port}/api/v1/job-records"
+    missing = httpx.get(url)
+    assert missing.status_code == 401
+    assert "X-API-Key" in missing.json()["error"]
+    assert httpx.get(url, headers={"X-API-Key": "nope"}).status_code == 403
+    assert httpx.get(url, headers={"Authorization": "Bearer nope"}).status_code == 403
+    bearer = httpx.get(url, headers={"Authorization": f"Bearer {api.key}"})
+    assert bearer.status_code == 200
+    for path in ("/api/v1/runs", "/api/v1/graph", "/api/v1/processing-status"):
+        assert (
+            httpx.get(f"http://127.0.0.1:{api.stack.api_port}{path}").status_code == 401
+        )
+
+
+def test_document_crud_round_trip(api: Api) -> None:
+    notes = "/api/v1/notes"
+    created = api.client.post(notes, json={"slug": "first", "title": "Hello"})
+    assert created.status_code == 201, created.text
+    note = created.json()
+    assert note == {
+        "id": note["id"],
+        "slug": "first",
+        "title": "Hello",
+        "stars": 0,
+        "kind": None,
+        "tags": [],
+    }
+    for slug, stars in (("second", 5), ("third", 3)):
+        assert (
+            api.client.post(
+                notes,
+                json={"slug": slug, "title": slug, "stars": stars, "kind": "todo"},
+            ).status_code
+            == 201
+        )
+    assert api.client.get(f"{notes}/{note['id']}").json() == note
+
+    page = api.client.get(notes, params={"kind": "todo", "sort": "-stars"}).json()
+    assert [n["slug"] for n in page["items"]] == ["second", "third"]
+    assert page["total"] == 2
+    paged = api.client.get(notes, params={"sort": "slug", "skip": 1, "limit": 1}).json()
+    assert ([n["slug"] for n in paged["items"]], paged["total"]) == (["second"], 3)
+
+    patched = api.client.patch(f"{notes}/{note['id']}", json={"stars": 4})
+    assert patched.status_code == 200
+    assert patched.json() == {**note, "stars": 4}
+
+    duplicate = api.client.post(notes, json={"slug": "second", "title": "again"})
+    assert duplicate.status_code == 409
+    assert duplicate.json()["details"] == {"fields": ["slug"]}
+    clash = api.client.patch(f"{notes}/{note['id']}", json={"slug": "third"})
+    assert clash.status_code == 409
+
+    assert api.client.delete(f"{notes}/{note['id']}").status_code == 204
+    gone = api.client.get(f"{notes}/{note['id']}")
+    assert gone.status_code == 404 and note["id"] in gone.json()["error"]
+    assert api.client.delete(f"{notes}/{note['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("post", "/api/v1/notes", {"slug": "x", "title": "y" * 81}, "body.title"),
+        (
+            "post",
+            "/api/v1/notes",
+            {"slug": "x", "title": "t", "stars": 9},
+            "body.stars",
+        ),
+        (
+            "post",
+            "/api/v1/notes",
+            {"slug": "x", "title": "t", "kind": "?"},
+            "body.kind",
+        ),
+        (
+            "post",
+            "/api/v1/notes",
+            {"slug": "x", "title": "t", "extra": 1},
+            "body.extra",
+        ),
+        ("post", "/api/v1/notes", {"title": "t"}, "body.slug"),
+        ("post", "/api/v1/notes", ["not", "an", "object"], "body"),
+        ("get", "/api/v1/notes?limit=1000", None, "query.limit"),
+        ("get", "/api/v1/notes?sort=secret", None, "query.sort"),
+        ("get", "/api/v1/notes?color=red", None, "query.color"),
+        ("get", "/api/v1/notes/not-an-id", None, "path.id"),
+        ("get", "/api/v1/runs/42", None, "path.run_id"),
+        (
+            "post",
+            "/api/v1/flows/scraping_flow/runs",
+            {"parameters": {"limit": "x"}},
+            "body.parameters.limit",
+        ),
+        (
+            "post",
+            "/api/v1/flows/scraping_flow/runs",
+            {"parameters": {"limt": 1}},
+            "body.parameters.limt",
+        ),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(
+    api: Api, method: str, path: str, body: Any, field: str
+) -> None:
+    response = api.client.request(method, path, json=body)
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert field in error["error"]
+    assert field in [d["field"] for d in error["details"]]
+
+
+def test_malformed_and_oversized_bodies_are_refused(api: Api) -> None:
+    broken = api.client.post(
+        "/api/v1/notes", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422 and "JSON" in broken.json()["error"]
+    huge = api.client.post(
+        "/api/v1/notes", json={"slug": "big", "title": "x" * (2 * 1024 * 1024)}
+    )
+    assert huge.status_code == 413 and "larger than" in huge.json()["error"]
+    unknown = api.client.post("/api/v1/flows/scrapng_flow/runs", json={})
+    assert unknown.status_code == 404
+    assert "did you mean 'scraping_flow'" in unknown.json()["error"]
+
+
+def test_openapi_schemas_are_the_models_own(api: Api) -> None:
+    schema = api.client.get("/openapi.json").json()
+    components = schema["components"]["schemas"]
+    create = components["NoteCreate"]
+    assert create["required"] == ["slug", "title"]
+    assert create["properties"]["title"]["maxLength"] == 80
+    assert create["properties"]["stars"]["maximum"] == 5
+    assert components["Note"]["properties"]["id"]["type"] == "string"
+    assert components["JobRecordCreate"]["properties"]["url"]["type"] == "string"
+    run_body = components["ScrapingFlowRun"]["properties"]["parameters"]
+    parameters = components[run_body["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert parameters["limit"] == {"default": 4, "title": "Limit", "type": "integer"}
+    listing = schema["paths"]["/api/v1/notes"]["get"]
+    assert {p["name"] for p in listing["parameters"]} >= {
+        "skip",
+        "limit",
+        "sort",
+        "kind",
+    }
+    assert {"APIKeyHeader", "HTTPBearer"} <= set(
+        schema["components"]["securitySchemes"]
+    )
+
+
+def test_example_flow_runs_to_completed_with_its_result(api: Api) -> None:
+    run_id = api.submit("storage_flow", keywords="rust", limit=2)
+    run = api.run_until_final(run_id)
+    assert run["status"] == "completed", run
+    assert run["flow"] == "storage_flow"
+    assert run["parameters"] == {"keywords": "rust", "limit": 2}
+    assert run["result"]["storage.save"]["saved"] == 3
+    assert run["error"] is None and run["created_at"] <= run["updated_at"]
+    stored = api.client.get("/api/v1/job-records", params={"keywords": "rust"}).json()
+    assert stored["total"] == 3
+    listed = api.client.get("/api/v1/runs", params={"flow": "storage_flow"}).json()
+    assert run_id in [r["run_id"] for r in listed["items"]]
+
+
+def test_a_failing_run_ends_failed_and_can_be_retried(api: Api) -> None:
+    run_id = api.submit("explode_flow")
+    failed = api.run_until_final(run_id)
+    assert failed["status"] == "failed"
+    assert "asked to fail" in failed["error"]
+    retry = api.client.post(f"/api/v1/runs/{run_id}/retry")
+    assert retry.status_code == 202
+    assert retry.json()["retry_of"] == run_id
+    again = api.run_until_final(retry.json()["run_id"])
+    assert again["status"] == "failed" and again["retry_of"] == run_id
+    assert again["parameters"] == failed["parameters"]
+    status = api.client.get("/api/v1/processing-status").json()
+    assert status["failed_count"] >= 2
+    assert {r["run_id"] for r in status["recent_failures"]} >= {run_id, again["run_id"]}
+    failed_only = api.client.get("/api/v1/runs", params={"status": "failed"}).json()
+    assert {r["status"] for r in failed_only["items"]} == {"failed"}
+
+
+def test_completed_runs_cannot_be_retried_or_cancelled(api: Api) -> None:
+    run_id = api.submit("explode_flow", fail=False)
+    assert api.run_until_final(run_id)["result"] == {"explode": {"message": "fine"}}
+    assert api.client.post(f"/api/v1/runs/{run_id}/retry").status_code == 409
+    assert api.client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409
+
+
+def test_cancel_a_running_run(api: Api) -> None:
+    run_id = api.submit("nap_flow", seconds=120)
+    deadline = time.monotonic() + 60
+    while api.client.get(f"/api/v1/runs/{run_id}").json()["status"] != "processing":
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.3)
+    busy = api.client.get("/api/v1/processing-status").json()
+    assert busy["is_processing"] and busy["processing_count"] >= 1
+    cancel = api.client.post(f"/api/v1/runs/{run_id}/cancel")
+    assert cancel.status_code == 202, cancel.text
+    assert api.run_until_final(run_id, timeout=60)["status"] == "cancelled"
+
+
+def test_processing_status_counts_match_the_run_list(api: Api) -> None:
+    status = api.client.get("/api/v1/processing-status").json()
+    runs = api.client.get("/api/v1/runs", params={"limit": 200}).json()["items"]
+    for name in ("pending", "processing", "completed", "failed", "cancelled"):
+        assert status[f"{name}_count"] == sum(r["status"] == name for r in runs)
+    assert status["total_count"] == len(runs)
+    worker = api.client.get("/api/v1/worker-status").json()
+    assert worker["online"] and worker["pool"] == f"pool-{api.stack.prefect_port}"
+
+
+def test_graph_is_what_pulpo_graph_prints(api: Api) -> None:
+    printed = api.stack.pulpo("graph", "--format", "json")
+    assert api.client.get("/api/v1/graph").json() == json.loads(printed.stdout)
+
+
+def test_cors_is_closed_until_an_origin_is_configured(api: Api) -> None:
+    origin = {"Origin": "http://localhost:5173"}
+    assert (
+        "access-control-allow-origin"
+        not in api.client.get("/api/v1/notes", headers=origin).headers
+    )
+    env = {**api.stack.env, "PULPO_CORS_ORIGINS": "http://localhost:5173"}
+    restarted = run_pulpo("api", "restart", cwd=api.stack.root, env=env)
+    assert restarted.returncode == 0, restarted.stderr[-2000:]
+    allowed = api.client.get("/api/v1/notes", headers=origin)
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_fuzzing_the_openapi_schema_finds_no_server_error(
+    api: Api, tmp_path: Path
+) -> None:
+    # Runs the fuzzer submits stay pending: no worker spends minutes executing them.
+    assert api.stack.pulpo("worker", "stop").returncode == 0
+    config = tmp_path / "schemathesis.toml"
+    config.write_text("[cache]\nenabled = false\n")
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"http://127.0.0.1:{api.stack.api_port}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--exclude-path",
+            "/health",  # 503 by design while the worker is stopped
+            "--max-examples",
+            "15",
+            "--seed",
+            "20261123",
+            "--phases",
+            "coverage,fuzzing",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "20",
+            "-H",
+            f"X-API-Key: {api.key}",
+            "--report",
+            "json",
+            "--report-json-path",
+            str(report),
+            "--no-color",
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / "hypo")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert api.stack.status()["api"]["state"] == "running"
+
+
+def test_down_stops_the_api(api: Api) -> None:
+    assert api.stack.pulpo("down").returncode == 0
+    assert project_processes(api.stack.markers()) == []
