@@ -21,6 +21,7 @@ from pulpo.project import Project
 
 if TYPE_CHECKING:
     from pulpo.orchestration.compiler import Orchestration
+    from pulpo.orchestration.writer import WriteReport
     from pulpo.services.manager import ServiceManager, ServiceStatus
 
 RUN_CACHE_README = """\
@@ -51,6 +52,7 @@ class BuildResult:
     flows_seconds: float
     codegen_seconds: float
     write_seconds: float
+    api: WriteReport | None = None
 
     @property
     def flows(self) -> tuple[str, ...]:
@@ -113,9 +115,7 @@ class CLI:
         report = swap_in(self.project.api_dir, files)
         return replace(
             result,
-            written=(*result.written, *(f"api/{f}" for f in report.written)),
-            unchanged=(*result.unchanged, *(f"api/{f}" for f in report.unchanged)),
-            removed=(*result.removed, *(f"api/{f}" for f in report.removed)),
+            api=report,
             codegen_seconds=result.codegen_seconds + time.perf_counter() - started,
         )
 

@@ -219,6 +219,7 @@ class ApiCodeGenerator:
             "jobs": imports.name("pulpo.api.jobs", "Jobs"),
             "submitted": imports.name("pulpo.api.runs", "RunSubmitted"),
             "run_request": imports.name("pulpo.api.runs", "run_request"),
+            "by_name": imports.name("pulpo.api.runs", "flows_by_name"),
         }
         routes: list[list[str]] = []
         models: list[str] = []
@@ -246,16 +247,20 @@ class ApiCodeGenerator:
                     Call("jobs.submit", (py_literal(flow.name), "request.parameters")),
                 )
             )
-            models.append(f"{request} = {names['run_request']}({function})")
-            registry.append(f"{py_literal(flow.name)}: {function}")
+            models.extend(
+                format_statement(
+                    Call(names["run_request"], (function,)), 0, before=f"{request} = "
+                )
+            )
+            registry.append(function)
         return render(
             "api/flows.py.j2",
             import_sections=self._sections(imports),
             flows=format_statement(
-                ListExpr("", tuple(registry), "{}"), 0, before="FLOWS = "
-            )
-            if registry
-            else ["FLOWS = {}"],
+                Call(names["by_name"], (ListExpr("", tuple(registry)),)),
+                0,
+                before="FLOWS = ",
+            ),
             router=format_statement(
                 Call(
                     names["router_class"],

@@ -161,3 +161,8 @@ def run_request(flow: Any) -> type[BaseModel]:
     return create_model(  # type: ignore[call-overload]
         f"{title}Run", __config__=forbid, __doc__=f"Start {flow.name}.", parameters=body
     )
+
+
+def flows_by_name(flows: list[Any]) -> dict[str, Any]:
+    """Prefect flows by their names."""
+    return {flow.name: flow for flow in flows}

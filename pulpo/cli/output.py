@@ -18,6 +18,18 @@ def build_summary(result: BuildResult) -> str:
         f"({len(result.written)} written, {len(result.unchanged)} unchanged, "
         f"{len(result.removed)} removed)"
     ]
+    if result.api is not None:
+        api = result.api
+        documents = sum(
+            1
+            for f in (*api.written, *api.unchanged)
+            if f.startswith("documents/") and not f.endswith("__init__.py")
+        )
+        lines.append(
+            f"generated the API ({documents} document collections, {len(flows)} flow "
+            f"routes) → run_cache/api/ ({len(api.written)} written, "
+            f"{len(api.unchanged)} unchanged, {len(api.removed)} removed)"
+        )
     lines += [f"  {name}" for name in flows]
     return "\n".join(lines)
 

@@ -37,7 +37,10 @@ def test_compile_and_build_write_the_same_code(make_project: MakeProject) -> Non
     root = make_project(ops=GOOD)
     assert run_pulpo("compile", cwd=root).returncode == 0
     again = run_pulpo("build", cwd=root)
-    assert "0 written" in again.stdout
+    flows, api = again.stdout.splitlines()[:2]
+    assert "run_cache/orchestration/ (0 written" in flows
+    assert "generated the API (0 document collections, 2 flow routes)" in api
+    assert (root / "run_cache" / "api" / "app.py").is_file()
 
 
 def test_project_option_works_from_anywhere(make_project: MakeProject) -> None:

@@ -17,8 +17,10 @@ def test_status_lists_every_service_as_stopped(make_project: MakeProject) -> Non
         ("db", "stopped"),
         ("prefect", "stopped"),
         ("worker", "stopped"),
+        ("api", "stopped"),
     ]
     assert rows[1]["address"] == "http://127.0.0.1:47200"
+    assert rows[3]["address"] == "http://127.0.0.1:47800"
     table = run_pulpo("status", cwd=root, env=NO_SERVICES).stdout
     assert table.splitlines()[0].split() == [
         "SERVICE",
@@ -59,7 +61,7 @@ def test_unknown_service_names_get_a_suggestion(make_project: MakeProject) -> No
         result,
         "unknown service 'wroker'",
         "did you mean 'worker'",
-        "db, prefect, worker",
+        "db, prefect, worker, api",
     )
 
 
@@ -122,3 +124,29 @@ def test_flows_using_documents_need_a_database(make_project: MakeProject) -> Non
     assert "await init_documents(DOCUMENTS)\n" in generated
     other = (root / "run_cache" / "orchestration" / "other_flow.py").read_text()
     assert "await init_documents(DOCUMENTS, required=False)" in other
+
+
+def test_api_key_is_created_once_and_private(make_project: MakeProject) -> None:
+    root = make_project(ops=GOOD)
+    env = {**NO_SERVICES, "PULPO_API_KEYS": ""}
+    first = run_pulpo("api", "key", cwd=root, env=env)
+    assert first.returncode == 0, first.stderr
+    key = first.stdout.strip()
+    assert len(key) >= 40
+    key_file = root / "run_cache" / "secrets" / "api_key"
+    assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert oct(key_file.parent.stat().st_mode & 0o777) == "0o700"
+    assert run_pulpo("api", "key", cwd=root, env=env).stdout.strip() == key
+    configured = run_pulpo("api", "key", cwd=root, env={"PULPO_API_KEYS": "a, b"})
+    assert configured.stdout.split() == ["a", "b"]
+
+
+def test_api_port_and_cors_origins_are_checked(make_project: MakeProject) -> None:
+    config = '[tool.pulpo]\nmodules = ["app.ops"]\napi_port = 45004\n'
+    root = make_project(ops=GOOD, pyproject=config)
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=NO_SERVICES).stdout)
+    assert rows[3]["address"] == "http://127.0.0.1:45004"
+    result = run_pulpo(
+        "status", cwd=root, env={**NO_SERVICES, "PULPO_CORS_ORIGINS": "localhost:5173"}
+    )
+    assert_user_error(result, "cors_origins entry 'localhost:5173'", "http://")

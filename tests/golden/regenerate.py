@@ -1,4 +1,7 @@
-"""Rebuild the golden copy of the example's generated code: python tests/golden/regenerate.py"""
+"""Rebuild the golden copy of the example's generated code: python tests/golden/regenerate.py
+
+tests/golden/jobhunter/ holds the example's run_cache/orchestration/ and run_cache/api/.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +14,23 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parents[1] / "examples" / "jobhunter"
 GOLDEN = HERE / "jobhunter"
+GENERATED = ("orchestration", "api")
 
 
 def generate(destination: Path) -> None:
-    """Build a clean copy of the example and copy its run_cache/orchestration/ out."""
+    """Build a clean copy of the example and copy its generated folders out."""
     with tempfile.TemporaryDirectory() as scratch:
         project = Path(scratch) / "jobhunter"
         shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__"))
         pulpo = Path(sys.executable).with_name("pulpo")
         subprocess.run([str(pulpo), "build"], cwd=project, check=True, capture_output=True)
         shutil.rmtree(destination, ignore_errors=True)
-        shutil.copytree(project / "run_cache" / "orchestration", destination)
+        for folder in GENERATED:
+            shutil.copytree(
+                project / "run_cache" / folder,
+                destination / folder,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
 
 
 if __name__ == "__main__":

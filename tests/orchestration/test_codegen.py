@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, run_pulpo
-from tests.golden.regenerate import GOLDEN
+from tests.golden.regenerate import GENERATED, GOLDEN
 
 EXAMPLE = REPO / "examples" / "jobhunter"
 WIDE = Path(__file__).resolve().parents[1] / "fixtures" / "wide"
@@ -28,24 +28,35 @@ def built_copy(source: Path, destination: Path) -> Path:
     return project / "run_cache" / "orchestration"
 
 
-def test_example_output_matches_the_golden_files(tmp_path: Path) -> None:
-    generated = built_copy(EXAMPLE, tmp_path)
-    comparison = filecmp.dircmp(generated, GOLDEN, ignore=["__pycache__"])
-    assert comparison.left_only == [] and comparison.right_only == []
-    _, mismatch, errors = filecmp.cmpfiles(
-        generated, GOLDEN, comparison.common_files, shallow=False
+def files_under(folder: Path) -> list[str]:
+    return sorted(
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
     )
+
+
+@pytest.mark.parametrize("folder", GENERATED)
+def test_example_output_matches_the_golden_files(tmp_path: Path, folder: str) -> None:
+    generated = built_copy(EXAMPLE, tmp_path).parent / folder
+    golden = GOLDEN / folder
+    names = files_under(generated)
+    assert names == files_under(golden)
+    _, mismatch, errors = filecmp.cmpfiles(generated, golden, names, shallow=False)
     assert mismatch == [] and errors == [], (
-        f"generated files differ from tests/golden/jobhunter: {mismatch}; if the change is "
-        f"intended, run: python tests/golden/regenerate.py"
+        f"generated files differ from tests/golden/jobhunter/{folder}: {mismatch}; if "
+        f"the change is intended, run: python tests/golden/regenerate.py"
     )
 
 
 def test_builds_are_byte_identical_across_directories(tmp_path: Path) -> None:
-    first = built_copy(WIDE, tmp_path / "one")
-    second = built_copy(WIDE, tmp_path / "two")
-    files = sorted(p.name for p in first.iterdir() if p.is_file())
-    assert files == sorted(p.name for p in second.iterdir() if p.is_file())
+    first = built_copy(WIDE, tmp_path / "one").parent
+    second = built_copy(WIDE, tmp_path / "two").parent
+    files = [f for f in files_under(first) if f.startswith(("orchestration", "api"))]
+    assert files == [
+        f for f in files_under(second) if f.startswith(("orchestration", "api"))
+    ]
+    assert "api/app.py" in files
     for name in files:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert str(tmp_path) not in "".join((first / n).read_text() for n in files)
@@ -55,7 +66,7 @@ def test_builds_are_byte_identical_across_directories(tmp_path: Path) -> None:
 def test_generated_modules_are_formatted_and_lint_clean(
     project: Path, tmp_path: Path
 ) -> None:
-    generated = built_copy(project, tmp_path)
+    generated = built_copy(project, tmp_path).parent  # orchestration/ and api/
     common = ["--isolated", "--no-respect-gitignore"]
     formatted = subprocess.run(
         [RUFF, "format", *common, "--check", "--diff", str(generated)],
@@ -67,7 +78,7 @@ def test_generated_modules_are_formatted_and_lint_clean(
         [RUFF, "check", *common, "--select", "E,F,W,I,UP,B", str(generated)],
         capture_output=True,
         text=True,
-        cwd=generated.parents[1],
+        cwd=generated.parent,
     )
     assert linted.returncode == 0, linted.stdout + linted.stderr
 

@@ -1,0 +1,1 @@
+"""CRUD routes, one module per Beanie document datamodel."""
