@@ -107,7 +107,12 @@ def create_app(
         data: dict[str, Any] = orjson.loads(graph_file.read_bytes())
         return data
 
-    @app.get("/health", tags=["health"])
+    @app.get(
+        "/health",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "A service fails"}},
+    )
     async def health(request: Request) -> JSONResponse:
         """Whether the database, the Prefect server and a worker answer (no key)."""
         db, prefect, worker = await asyncio.gather(

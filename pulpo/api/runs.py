@@ -108,7 +108,7 @@ def run_view(flow_run: Any, flow: str) -> Run:
         error = state.message or state.name
     retry_of = next(
         (
-            UUID(tag.removeprefix(RETRY_TAG))
+            _uuid(tag.removeprefix(RETRY_TAG))
             for tag in flow_run.tags
             if tag.startswith(RETRY_TAG)
         ),
@@ -166,3 +166,10 @@ def run_request(flow: Any) -> type[BaseModel]:
 def flows_by_name(flows: list[Any]) -> dict[str, Any]:
     """Prefect flows by their names."""
     return {flow.name: flow for flow in flows}
+
+
+def _uuid(text: str) -> UUID | None:
+    try:
+        return UUID(text)
+    except ValueError:  # a tag someone else wrote
+        return None
