@@ -97,7 +97,7 @@ def report(name: str, elapsed: float, latencies: list[float], failures: int) -> 
     p50 = statistics.median(ordered) * 1000
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
     print(
-        f"{name:<34} {len(ordered) / elapsed:8.0f} req/s   p50 {p50:6.1f} ms   "
+        f"{name:<46} {len(ordered) / elapsed:8.0f} req/s   p50 {p50:6.1f} ms   "
         f"p99 {p99:6.1f} ms   ({len(ordered)} requests, {failures} not 2xx)"
     )
 
@@ -160,9 +160,18 @@ async def scenarios(port: int, args: argparse.Namespace) -> None:
         f"{args.seconds:.0f} s per scenario, {args.seed_documents} documents stored"
     )
     report(
-        "GET /api/v1/job-records?limit=20",
+        "GET /api/v1/job-records?limit=20&sort=-url",
         *await load(
             port, lambda _: listing, args.requests, args.concurrency, args.seconds
+        ),
+    )
+    filtered = request_bytes(
+        "GET", "/api/v1/job-records?limit=20&company=Acme&sort=-url", port
+    )
+    report(
+        "GET …?limit=20&company=Acme&sort=-url",
+        *await load(
+            port, lambda _: filtered, args.requests, args.concurrency, args.seconds
         ),
     )
     report(
