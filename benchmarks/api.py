@@ -13,26 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PULPO = str(Path(sys.executable).with_name("pulpo"))
+from example_stack import PULPO, example_copy
+
 KEY = "benchmark-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def request_bytes(method: str, path: str, port: int, body: bytes = b"") -> bytes:
@@ -109,23 +98,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--seed-documents", type=int, default=1000)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pulpo-api-bench-") as scratch:
-        project = Path(scratch) / "jobhunter"
-        shutil.copytree(
-            REPO / "examples" / "jobhunter",
-            project,
-            ignore=shutil.ignore_patterns("run_cache"),
-        )
-        port = free_port()
-        env = {
-            **os.environ,
-            "PULPO_DB_PORT": str(free_port()),
-            "PULPO_PREFECT_PORT": str(free_port()),
-            "PULPO_API_PORT": str(port),
-            "PULPO_API_KEYS": KEY,
-            "PREFECT_API_URL": "",
-            "MONGODB_URL": "",
-        }
+    with example_copy(PULPO_API_KEYS=KEY) as (project, env):
+        port = int(env["PULPO_API_PORT"])
         subprocess.run(
             [PULPO, "up"], cwd=project, env=env, check=True, capture_output=True
         )

@@ -9,24 +9,13 @@ Works on a temporary copy of examples/jobhunter with free ports; prints seconds.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-PULPO = str(Path(sys.executable).with_name("pulpo"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from example_stack import PULPO, example_copy
 
 
 def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -39,20 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     runs = parser.parse_args().runs
-    with tempfile.TemporaryDirectory(prefix="pulpo-services-") as scratch:
-        project = Path(scratch) / "jobhunter"
-        shutil.copytree(
-            REPO / "examples" / "jobhunter",
-            project,
-            ignore=shutil.ignore_patterns("run_cache"),
-        )
-        env = {
-            **os.environ,
-            "PULPO_DB_PORT": str(free_port()),
-            "PULPO_PREFECT_PORT": str(free_port()),
-            "PREFECT_API_URL": "",
-            "MONGODB_URL": "",
-        }
+    with example_copy() as (project, env):
         run = ["prefect", "run", "scraping_flow", "--param", "keywords=python"]
         timed(["build"], project, env)
         ephemeral = [timed(run, project, env) for _ in range(runs)]

@@ -120,7 +120,7 @@ class CLI:
         )
 
     def clean(self, everything: bool = False) -> list[Path]:
-        """Remove generated code; with ``everything`` the whole ``run_cache/``.
+        """Remove generated flows and API; with ``everything`` the whole ``run_cache/``.
 
         Raises:
             ServiceError: ``everything`` while services still run on that data.
@@ -135,7 +135,9 @@ class CLI:
                     f"`pulpo down` before `pulpo clean --all`"
                 )
         targets = (
-            [self.project.run_cache] if everything else [self.project.orchestration_dir]
+            [self.project.run_cache]
+            if everything
+            else [self.project.orchestration_dir, self.project.api_dir]
         )
         removed = [path for path in targets if path.exists()]
         for path in removed:
@@ -310,11 +312,22 @@ class CLI:
         return list(load_keys(ensure_api_key(self.project)))
 
     def _prepare_api(self) -> None:
-        """Generate the API from the current code and make sure it has a key."""
+        """Generate the API from the current code and make sure it has a key.
+
+        A running API whose code the build changed is stopped, so that starting it
+        serves the new routes (and registers the new deployments).
+        """
         from pulpo.api.keys import ensure_api_key
 
-        self.build()
+        result = self.build()
         ensure_api_key(self.project)
+        api = result.api
+        changed = (
+            result.written or result.removed or (api and api.written + api.removed)
+        )
+        service = self.services.service("api")
+        if changed and self.services.backend.state(service).running:
+            self.services.stop("api")
 
     def _analyze(self) -> tuple[Orchestration, tuple[float, float, float]]:
         """The orchestration, and seconds spent importing, analysing, grouping flows."""

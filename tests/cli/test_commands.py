@@ -106,7 +106,9 @@ def test_clean_removes_generated_code_and_keeps_data(make_project: MakeProject) 
     (root / "run_cache" / "prefect").mkdir()
     result = run_pulpo("clean", cwd=root)
     assert "removed run_cache/orchestration" in result.stdout
+    assert "removed run_cache/api" in result.stdout
     assert not (root / "run_cache" / "orchestration").exists()
+    assert not (root / "run_cache" / "api").exists()
     assert (root / "run_cache" / "prefect").exists()
     assert run_pulpo("clean", "--all", cwd=root).returncode == 0
     assert not (root / "run_cache").exists()

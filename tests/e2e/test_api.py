@@ -335,6 +335,25 @@ def test_cors_is_closed_until_an_origin_is_configured(api: Api) -> None:
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
+def test_up_after_a_code_change_serves_the_new_code(api: Api) -> None:
+    chores = api.stack.root / "jobhunter" / "chores.py"
+    chores.write_text(
+        chores.read_text()
+        + '\n\n@operation(name="wave", outputs=Outcome)\n'
+        + 'def wave(to: str = "you") -> Outcome:\n'
+        + '    return Outcome(message=f"hello {to}")\n'
+    )
+    pid = api.stack.status()["api"]["pid"]
+    up = api.stack.pulpo("up")
+    assert up.returncode == 0, up.stderr[-2000:]
+    restarted = api.stack.status()["api"]["pid"]
+    assert restarted != pid
+    run = api.run_until_final(api.submit("wave_flow", to="pulpo"))
+    assert run["result"] == {"wave": {"message": "hello pulpo"}}
+    assert api.stack.pulpo("up").returncode == 0  # nothing changed: left running
+    assert api.stack.status()["api"]["pid"] == restarted
+
+
 def fuzz(api: Api, folder: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """Run schemathesis against the live schema, checking only for 5xx answers."""
     config = folder / "schemathesis.toml"
