@@ -89,7 +89,10 @@ def test_up_serves_the_api_with_a_private_key(api: Api) -> None:
     generated = api.stack.root / "run_cache" / "api"
     assert (generated / "documents" / "notes.py").is_file()
     assert (generated / "documents" / "job_records.py").is_file()
-    assert api.client.get("/docs").status_code == 200
+    docs = api.client.get("/docs")
+    assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
+    script = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text)
+    assert script and api.client.get(script.group(1)).status_code == 200
 
 
 def test_health_is_open_and_reports_each_service(api: Api) -> None:
