@@ -17,6 +17,9 @@ from pulpo.services.definitions import ServiceDefinition, project_services
 from pulpo.services.local import LocalProcessBackend, ProcessState
 from pulpo.services.settings import ServiceSettings
 
+# How long a service that is already running may take to answer (e.g. still starting).
+RUNNING_ANSWER_SECONDS = 15.0
+
 State = Literal["running", "unhealthy", "stopped", "crashed", "external", "unreachable"]
 
 
@@ -139,6 +142,7 @@ class ServiceManager:
             return
         state = self.backend.state(service)
         if state.running:
+            self._check_answers(service, state.pid)
             return
         if state.stale:
             self.backend.forget(service)
@@ -163,13 +167,28 @@ class ServiceManager:
         ]
         raise ServiceError.port_in_use(service.name, service.port, holders)
 
+    def _check_answers(self, service: ServiceDefinition, pid: int | None) -> None:
+        """A service already running must answer where the settings say it is."""
+        deadline = time.monotonic() + RUNNING_ANSWER_SECONDS
+        while not service.health():
+            if time.monotonic() > deadline:
+                raise ServiceError(
+                    f"{service.name} is running (pid {pid}) but does not answer at "
+                    f"{service.address}; if it was started with other settings "
+                    f"(ports, PULPO_* variables), run `pulpo {service.name} restart`"
+                )
+            time.sleep(0.25)
+
     def _wait_healthy(self, service: ServiceDefinition) -> None:
         deadline = time.monotonic() + service.start_timeout
         while time.monotonic() < deadline:
             if service.health():
                 return
             if not self.backend.state(service).running:
-                tail = self.logs(service.name, 15).strip().splitlines()[-3:]
+                tail = [
+                    line[:300]
+                    for line in self.logs(service.name, 15).strip().splitlines()[-3:]
+                ]
                 raise ServiceError(
                     f"{service.name} exited while starting; last log lines: "
                     f"{' | '.join(tail) or '(none)'}; full log: pulpo logs {service.name}"

@@ -248,3 +248,18 @@ def test_per_service_verbs(stack: Stack) -> None:
     assert stack.status()["prefect"]["state"] == "stopped"
     assert stack.pulpo("down").returncode == 0
     assert project_processes(stack.markers()) == []
+
+
+def test_a_service_started_with_other_settings_is_named(stack: Stack) -> None:
+    assert stack.pulpo("db", "start").returncode == 0
+    elsewhere = {**stack.env, "PULPO_DB_PORT": str(free_port())}
+    result = run_pulpo("worker", "start", cwd=stack.root, env=elsewhere)
+    assert_user_error(
+        result,
+        "db is running (pid",
+        f"but does not answer at mongodb://127.0.0.1:{elsewhere['PULPO_DB_PORT']}",
+        "pulpo db restart",
+    )
+    assert stack.status()["worker"]["state"] == "stopped"
+    assert stack.pulpo("down").returncode == 0
+    assert project_processes(stack.markers()) == []
