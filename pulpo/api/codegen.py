@@ -126,7 +126,6 @@ class ApiCodeGenerator:
         query = imports.name("fastapi", "Query")
         status = imports.name("fastapi", "status")
         store_class = imports.name("pulpo.api.crud", "DocumentStore")
-        page = imports.name("pulpo.api.schemas", "Page")
         plural = kebab_plural(name)
         many = plural.replace("-", "_")
         one = identifier(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower())
@@ -137,7 +136,7 @@ class ApiCodeGenerator:
             f"{schema}Update = store.schemas.update",
             f"{schema}Read = store.schemas.read",
             f"{schema}Query = store.schemas.query",
-            f"{schema}Page = {page}[{schema}Read]",
+            f"{schema}Page = store.schemas.page",
         ]
         item = f"id: {schema}Id"
         routes = [

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
 from pulpo.api.errors import ApiError
-from pulpo.api.schemas import PAGING_FIELDS, DocumentSchemas, Page, document_schemas
+from pulpo.api.schemas import PAGING_FIELDS, DocumentSchemas, document_schemas
 
 
 class DocumentStore:
@@ -25,7 +25,7 @@ class DocumentStore:
         self.schemas: DocumentSchemas = document_schemas(model)
         self._fields = tuple(self.schemas.read.model_fields)
 
-    async def list(self, query: BaseModel) -> Page[Any]:
+    async def list(self, query: BaseModel) -> BaseModel:
         """A page of documents matching ``query``'s filters, in its order."""
         values = query.model_dump(exclude=set(PAGING_FIELDS), exclude_none=True)
         criteria = {name: Encoder(to_db=True).encode(v) for name, v in values.items()}
@@ -40,7 +40,7 @@ class DocumentStore:
             total = skip + len(documents)  # the last page: no count needed
         else:
             total = await self._count(criteria)
-        return Page[Any](
+        return self.schemas.page(
             items=[self.read(d) for d in documents],
             total=total,
             skip=skip,

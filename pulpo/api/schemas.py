@@ -47,6 +47,7 @@ class DocumentSchemas:
     create: type[BaseModel]
     update: type[BaseModel]
     read: type[BaseModel]
+    page: type[BaseModel]
     query: type[BaseModel]
     id_type: Any
     filters: tuple[str, ...]
@@ -117,7 +118,22 @@ def document_schemas(model: type[Any]) -> DocumentSchemas:
         },
     )
     unique = tuple(field for field, info in fields.items() if _unique(info))
-    return DocumentSchemas(model, create, update, read, query, id_type, filters, unique)
+    page = create_model(  # type: ignore[call-overload]
+        f"{name}Page",
+        __base__=Page[read],  # type: ignore[valid-type]
+        __doc__=f"A page of {name} documents.",
+    )
+    return DocumentSchemas(
+        model=model,
+        create=create,
+        update=update,
+        read=read,
+        page=page,
+        query=query,
+        id_type=id_type,
+        filters=filters,
+        unique=unique,
+    )
 
 
 def _unique(info: FieldInfo) -> bool:

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from pulpo.api.crud import DocumentStore
-from pulpo.api.schemas import Page
 
 from jobhunter.models import JobRecord
 
@@ -18,7 +17,7 @@ JobRecordCreate = store.schemas.create
 JobRecordUpdate = store.schemas.update
 JobRecordRead = store.schemas.read
 JobRecordQuery = store.schemas.query
-JobRecordPage = Page[JobRecordRead]
+JobRecordPage = store.schemas.page
 
 router = APIRouter(prefix="/api/v1/job-records", tags=["job-records"])
 
