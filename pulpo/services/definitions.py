@@ -113,6 +113,8 @@ def project_services(
                 "PREFECT_API_URL": settings.prefect_api_url,
                 "PREFECT_WORKER_QUERY_SECONDS": "1",
                 "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+                # The server calls a worker offline after three missed heartbeats.
+                "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
                 **database_environment(settings),
             },
         ),

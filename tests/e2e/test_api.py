@@ -93,6 +93,8 @@ def test_up_serves_the_api_with_a_private_key(api: Api) -> None:
     assert docs.status_code == 200 and "cdn" not in docs.text  # works offline
     script = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text)
     assert script and api.client.get(script.group(1)).status_code == 200
+    logs = api.stack.pulpo("api", "logs", "-n", "200").stdout
+    assert '"GET /docs HTTP/1.1" 200' in logs
 
 
 def test_health_is_open_and_reports_each_service(api: Api) -> None:
@@ -402,6 +404,15 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(
 ) -> None:
     # Runs the fuzzer submits stay pending: no worker spends minutes executing them.
     assert api.stack.pulpo("worker", "stop").returncode == 0
+    deadline = time.monotonic() + 30
+    while (
+        health := httpx.get(f"http://127.0.0.1:{api.stack.api_port}/health")
+    ).status_code == 200:
+        assert time.monotonic() < deadline, "health still ok without a worker"
+        time.sleep(0.5)
+    assert health.status_code == 503
+    assert health.json()["status"] == "degraded"
+    assert [n for n, c in health.json()["checks"].items() if not c["ok"]] == ["worker"]
     documents_and_runs = fuzz(
         api,
         tmp_path,
