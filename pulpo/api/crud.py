@@ -57,6 +57,7 @@ class DocumentStore:
         return int(reply["n"])
 
     async def get(self, id: Any) -> BaseModel:
+        """The document with ``id``; 404 if there is none."""
         return self.read(await self._find(id))
 
     async def create(self, body: BaseModel) -> BaseModel:
@@ -75,6 +76,7 @@ class DocumentStore:
         return self.read(updated)
 
     async def delete(self, id: Any) -> None:
+        """Remove the document with ``id``; 404 if there is none."""
         result = await self.model.find_one({"_id": id}).delete()
         if result is None or result.deleted_count == 0:
             raise self._missing(id)

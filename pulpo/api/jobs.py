@@ -77,6 +77,7 @@ class JobService:
             self._flow_names[deployment.flow_id] = name
 
     async def close(self) -> None:
+        """Close the Prefect client."""
         if self._client is not None:
             await self._client.__aexit__(None, None, None)
 
@@ -90,6 +91,7 @@ class JobService:
         )
 
     async def run(self, run_id: UUID) -> RunDetail:
+        """One run with its result once completed; 404 for other projects' runs."""
         flow_run = await self._read(run_id)
         view = run_view(flow_run, self._flow_names[flow_run.flow_id])
         result = await self._result(flow_run) if view.status == "completed" else None
@@ -98,6 +100,7 @@ class JobService:
     async def runs(
         self, statuses: list[Status], flow: str | None, limit: int
     ) -> RunList:
+        """The newest runs first, optionally of some statuses or one flow."""
         from prefect.client.schemas.sorting import FlowRunSort
 
         found = await self._client.read_flow_runs(
@@ -147,6 +150,7 @@ class JobService:
         return self._view(await self._read(run_id))
 
     async def processing_status(self) -> ProcessingStatus:
+        """Counts per status over the project's deployed flows, newest failures."""
         from prefect.client.schemas.sorting import FlowRunSort
 
         counts = await asyncio.gather(
@@ -174,6 +178,7 @@ class JobService:
         )
 
     async def worker_status(self) -> WorkerStatus:
+        """The workers Prefect knows in the project's pool, and whether one is online."""
         from prefect.exceptions import ObjectNotFound
 
         try:
@@ -195,6 +200,7 @@ class JobService:
         )
 
     async def prefect_reachable(self) -> bool:
+        """True when the Prefect server answers its health check."""
         return self._client is not None and await self._client.api_healthcheck() is None
 
     async def _create(
