@@ -35,7 +35,7 @@ class DocumentStore:
             descending = sort.startswith("-")
             field = sort.lstrip("-")
             found = found.sort((field, -1 if descending else 1))
-        documents = await found.skip(skip).limit(limit).to_list()
+        documents = await self._storage(found.skip(skip).limit(limit).to_list())
         if len(documents) < limit and (documents or skip == 0):
             total = skip + len(documents)  # the last page: no count needed
         else:
@@ -63,7 +63,7 @@ class DocumentStore:
     async def create(self, body: BaseModel) -> BaseModel:
         """Validate ``body`` with the model itself and insert it."""
         document = self.model.model_validate(body.model_dump(exclude_unset=True))
-        await self._write(document.insert())
+        await self._storage(document.insert())
         return self.read(document)
 
     async def update(self, id: Any, body: BaseModel) -> BaseModel:
@@ -72,7 +72,7 @@ class DocumentStore:
         changes = body.model_dump(exclude_unset=True)
         current = document.model_dump(exclude={"revision_id"})
         updated = self.model.model_validate({**current, **changes})
-        await self._write(updated.replace())
+        await self._storage(updated.replace())
         return self.read(updated)
 
     async def delete(self, id: Any) -> None:
@@ -94,11 +94,12 @@ class DocumentStore:
             raise self._missing(id)
         return document
 
-    async def _write(self, operation: Any) -> None:
+    async def _storage(self, operation: Any) -> Any:
+        """Await a database call, turning what the data caused into 409/404/422."""
         from beanie.exceptions import DocumentNotFound
 
         try:
-            await operation
+            return await operation
         except DuplicateKeyError as error:
             fields = sorted(
                 (error.details or {}).get("keyValue") or self.schemas.unique

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 logger = logging.getLogger("pulpo.api")
 
@@ -92,9 +93,14 @@ def install_error_handlers(app: FastAPI) -> None:
         message = error.detail if isinstance(error.detail, str) else "request failed"
         if error.status_code == 404 and message == "Not Found":
             message = f"no route {request.method} {request.url.path}; see /docs"
-        elif error.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
         headers = dict(error.headers) if error.headers else None
+        if error.status_code == 405:
+            allowed = _allowed_methods(request)
+            message = (
+                f"{request.method} is not allowed on {request.url.path}; use "
+                f"{', '.join(allowed)}"
+            )
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
         return _response(ApiError(error.status_code, message, None, headers))
 
     @app.exception_handler(RequestValidationError)
@@ -143,6 +149,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return _response(
             ApiError(500, "internal server error; see the API log (pulpo api logs)")
         )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents at this path (Starlette names only the first)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if compile_path(template)[0].match(path):
+            methods.update(method.upper() for method in operations)
+    return sorted(methods)
 
 
 def _response(error: ApiError) -> JSONResponse:

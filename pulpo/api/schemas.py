@@ -25,6 +25,7 @@ MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 SYSTEM_FIELDS = frozenset({"id", "revision_id"})
 PAGING_FIELDS = frozenset({"skip", "limit", "sort"})
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SCALARS = (str, int, float, bool, datetime.datetime, datetime.date, uuid.UUID)
 
 Item = TypeVar("Item")
@@ -150,10 +151,11 @@ def _copy(info: FieldInfo) -> FieldInfo:
 
 
 def _optional(info: FieldInfo) -> tuple[Any, FieldInfo]:
+    """Not required, but not nullable unless the model allows None."""
     optional = copy.copy(info)
     optional.default = None
     optional.default_factory = None
-    return info.annotation | None, optional  # type: ignore[operator]
+    return info.annotation, optional
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -171,6 +173,8 @@ def _scalar(annotation: Any) -> Any:
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) is Literal:
         return annotation
+    if annotation is int:  # MongoDB integers are 64-bit
+        return Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
     if isinstance(annotation, type) and (
         issubclass(annotation, SCALARS) or issubclass(annotation, enum.Enum)
     ):

@@ -52,6 +52,9 @@ def test_update_makes_every_field_optional_but_keeps_limits() -> None:
     assert update(rating=4.5).model_dump(exclude_unset=True) == {"rating": 4.5}
     with pytest.raises(ValidationError, match="code"):
         update(code="TOO-LONG-CODE")
+    with pytest.raises(ValidationError, match="name"):
+        update(name=None)  # optional, but the model does not allow null
+    assert update(kind=None).model_dump(exclude_unset=True) == {"kind": None}
 
 
 def test_query_filters_scalar_fields_and_caps_the_page() -> None:
