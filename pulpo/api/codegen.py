@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pulpo.api.runs import pascal_case
 from pulpo.errors import GraphError
 from pulpo.orchestration.codegen import ORCHESTRATION_PACKAGE
 from pulpo.orchestration.compiler import Orchestration
@@ -225,7 +226,7 @@ class ApiCodeGenerator:
         registry: list[str] = []
         for flow in self.orchestration.flows.values():
             function = imports.name(f"{ORCHESTRATION_PACKAGE}.{flow.module}", flow.name)
-            request = "".join(part.title() for part in flow.name.split("_")) + "Run"
+            request = f"{pascal_case(flow.name)}Run"  # the name run_request gives it
             what = (
                 f"the standalone operation `{flow.scope}`"
                 if flow.standalone

@@ -23,12 +23,13 @@ class DocumentStore:
     def __init__(self, model: type[Any]) -> None:
         self.model = model
         self.schemas: DocumentSchemas = document_schemas(model)
-        self._fields = tuple(self.schemas.read.model_fields)
+        self._fields = tuple(f for f in self.schemas.read.model_fields if f != "id")
+        self._encoder = Encoder(to_db=True)
 
     async def list(self, query: BaseModel) -> BaseModel:
         """A page of documents matching ``query``'s filters, in its order."""
         values = query.model_dump(exclude=set(PAGING_FIELDS), exclude_none=True)
-        criteria = {name: Encoder(to_db=True).encode(v) for name, v in values.items()}
+        criteria = {name: self._encoder.encode(v) for name, v in values.items()}
         skip, limit, sort = query.skip, query.limit, query.sort  # type: ignore[attr-defined]
         found = self.model.find(criteria)
         if sort:
@@ -83,9 +84,7 @@ class DocumentStore:
 
     def read(self, document: Any) -> BaseModel:
         """The response body for ``document`` (already valid: no second validation)."""
-        values = {
-            name: getattr(document, name) for name in self._fields if name != "id"
-        }
+        values = {name: getattr(document, name) for name in self._fields}
         return self.schemas.read.model_construct(id=str(document.id), **values)
 
     async def _find(self, id: Any) -> Any:

@@ -34,7 +34,7 @@ from pulpo.api.runs import (
     WorkerStatus,
     run_view,
 )
-from pulpo.deployments import DEPLOYMENT, deploy_entrypoints
+from pulpo.deployments import DEPLOYMENT, deploy_entrypoints, entrypoint
 from pulpo.errors import did_you_mean
 
 API_TAG = "pulpo-api"
@@ -59,8 +59,7 @@ class JobService:
         from prefect.client.orchestration import get_client
 
         entrypoints = {
-            name: f"run_cache/orchestration/"
-            f"{flow.fn.__module__.rsplit('.', 1)[-1]}.py:{flow.fn.__name__}"
+            name: entrypoint(flow.fn.__module__.rsplit(".", 1)[-1], flow.fn.__name__)
             for name, flow in self.flows.items()
         }
         if entrypoints:
@@ -93,7 +92,7 @@ class JobService:
     async def run(self, run_id: UUID) -> RunDetail:
         """One run with its result once completed; 404 for other projects' runs."""
         flow_run = await self._read(run_id)
-        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        view = self._view(flow_run)
         result = await self._result(flow_run) if view.status == "completed" else None
         return RunDetail(**view.model_dump(), result=result)
 
@@ -113,7 +112,7 @@ class JobService:
     async def retry(self, run_id: UUID) -> RunSubmitted:
         """A new run with the same parameters, tagged as a retry of ``run_id``."""
         flow_run = await self._read(run_id)
-        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        view = self._view(flow_run)
         if view.status not in ("failed", "cancelled"):
             raise ApiError(
                 409,
@@ -130,7 +129,7 @@ class JobService:
         from prefect.states import Cancelled, State
 
         flow_run = await self._read(run_id)
-        view = run_view(flow_run, self._flow_names[flow_run.flow_id])
+        view = self._view(flow_run)
         if view.status in FINAL:
             raise ApiError(409, f"run {run_id} already ended {view.status}")
         scheduled = (

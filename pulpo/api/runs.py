@@ -145,7 +145,7 @@ def run_request(flow: Any) -> type[BaseModel]:
             required = True
         else:
             fields[name] = (annotation, parameter.default)
-    title = "".join(part.title() for part in flow.name.split("_"))
+    title = pascal_case(flow.name)
     forbid = ConfigDict(extra="forbid")
     parameters = create_model(  # type: ignore[call-overload]
         f"{title}Parameters",
@@ -161,6 +161,11 @@ def run_request(flow: Any) -> type[BaseModel]:
     return create_model(  # type: ignore[call-overload]
         f"{title}Run", __config__=forbid, __doc__=f"Start {flow.name}.", parameters=body
     )
+
+
+def pascal_case(name: str) -> str:
+    """``scraping_flow`` → ``ScrapingFlow``: how a flow's schemas are named."""
+    return "".join(part.title() for part in name.split("_"))
 
 
 def flows_by_name(flows: list[Any]) -> dict[str, Any]:

@@ -350,6 +350,25 @@ def test_cors_is_closed_until_an_origin_is_configured(api: Api) -> None:
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
+def test_api_stop_and_start_leave_the_other_services_alone(api: Api) -> None:
+    stopped = api.stack.pulpo("api", "stop")
+    assert stopped.returncode == 0 and "stopped api" in stopped.stdout
+    states = {n: r["state"] for n, r in api.stack.status().items()}
+    assert states == {
+        "db": "running",
+        "prefect": "running",
+        "worker": "running",
+        "api": "stopped",
+    }
+    with pytest.raises(httpx.ConnectError):
+        api.client.get("/api/v1/notes")
+    started = api.stack.pulpo("api", "start")
+    assert started.returncode == 0, started.stderr[-2000:]
+    assert api.stack.status()["api"]["state"] == "running"
+    assert api.stack.pulpo("api", "key").stdout.strip() == api.key  # same key
+    assert api.client.get("/api/v1/notes").status_code == 200
+
+
 def test_up_after_a_code_change_serves_the_new_code(api: Api) -> None:
     chores = api.stack.root / "jobhunter" / "chores.py"
     chores.write_text(
