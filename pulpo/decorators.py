@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import keyword
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
@@ -53,6 +53,10 @@ class OperationSpec:
     # (name, resolved annotation, default) per parameter; None when the annotations
     # could not be resolved at decoration time (forward references).
     parameters: tuple[tuple[str, Any, Any], ...] | None = None
+    # Fan-out: (parameter, datamodel, field); the parameter gets one item of the
+    # datamodel's list field per call, at most ``max_concurrency`` calls at a time.
+    map_over: tuple[str, str, str] | None = None
+    max_concurrency: int | None = None
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -107,6 +111,8 @@ def operation(
     timeout: float | None = None,
     description: str = "",
     tags: Sequence[str] = (),
+    map_over: Mapping[str, str] | None = None,
+    max_concurrency: int | None = None,
 ) -> Callable[[FuncT], FuncT]:
     """Declare a function as a step of the project's data flow.
 
@@ -122,6 +128,11 @@ def operation(
         timeout: Seconds one attempt may take; ``None`` for no limit.
         description: Shown in ``pulpo inspect`` and in the generated task.
         tags: Prefect tags for the task.
+        map_over: Fan-out: ``{"posting": "CleanedJobs.postings"}`` runs the function
+            once per item of that datamodel field (a list), passing the item as
+            ``posting``; the output is the list of results, in item order.
+        max_concurrency: With ``map_over``: how many calls may run at once
+            (``None``: all).
 
     Returns:
         A decorator that returns the function itself.
@@ -130,12 +141,19 @@ def operation(
     _check_policy(name, retries, retry_delay, backoff, timeout)
     input_refs = _normalize_inputs(name, inputs)
     output_ref = _normalize_output(name, outputs)
+    mapping = _normalize_map_over(name, map_over, max_concurrency)
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
+        if mapping is not None and mapping[0] not in _parameter_names(function):
+            raise DefinitionError(
+                f"operation {name!r}: map_over names parameter {mapping[0]!r}, which "
+                f"{function.__qualname__} does not have; name the parameter that "
+                f"receives one item"
+            )
         parameters = _try_resolve(function)
         if parameters is not None:
-            _check_declared_inputs(name, input_refs, parameters)
+            _check_declared_inputs(name, input_refs, parameters, mapping)
         spec = OperationSpec(
             name=name,
             function=function,
@@ -148,6 +166,8 @@ def operation(
             description=description or inspect.getdoc(function) or "",
             tags=tuple(tags),
             parameters=parameters,
+            map_over=mapping,
+            max_concurrency=max_concurrency,
         )
         setattr(function, OPERATION_ATTR, spec)
         return function
@@ -216,17 +236,59 @@ def _check_declared_inputs(
     name: str,
     inputs: tuple[ModelRef, ...],
     parameters: tuple[tuple[str, Any, Any], ...],
+    mapping: tuple[str, str, str] | None = None,
 ) -> None:
     annotated = {
         m[0] for _, annotation, _ in parameters if (m := wired_model(annotation))
     }
+    mapped = mapping[1] if mapping is not None else None
     for ref in inputs:
-        if (
-            isinstance(ref, type)
-            and datamodel_spec(ref) is not None
-            and ref not in annotated
-        ):
-            raise DefinitionError(missing_input_message(name, datamodel_spec(ref).name))  # type: ignore[union-attr]
+        spec = datamodel_spec(ref)
+        if spec is not None and ref not in annotated and spec.name != mapped:
+            raise DefinitionError(missing_input_message(name, spec.name))
+
+
+def _parameter_names(function: Callable[..., Any]) -> set[str]:
+    return set(inspect.signature(function).parameters)
+
+
+def _normalize_map_over(
+    name: str, map_over: Mapping[str, str] | None, max_concurrency: int | None
+) -> tuple[str, str, str] | None:
+    if max_concurrency is not None and (
+        not isinstance(max_concurrency, int)
+        or isinstance(max_concurrency, bool)
+        or max_concurrency < 1
+    ):
+        raise DefinitionError(
+            f"operation {name!r}: max_concurrency must be a whole number >= 1 or None"
+        )
+    if map_over is None:
+        if max_concurrency is not None:
+            raise DefinitionError(
+                f"operation {name!r}: max_concurrency limits a fan-out; add map_over="
+                f'{{"item": "Model.field"}} or remove it'
+            )
+        return None
+    example = '{"posting": "CleanedJobs.postings"}'
+    if not isinstance(map_over, Mapping) or len(map_over) != 1:
+        raise DefinitionError(
+            f"operation {name!r}: map_over takes one parameter and the datamodel list "
+            f"field it maps over, e.g. map_over={example}"
+        )
+    ((parameter, source),) = map_over.items()
+    model, dot, field = source.partition(".") if isinstance(source, str) else ("", "", "")
+    if not (
+        isinstance(parameter, str)
+        and dot
+        and _is_identifier(model)
+        and _is_identifier(field)
+    ):
+        raise DefinitionError(
+            f"operation {name!r}: invalid map_over {dict(map_over)!r}; write "
+            f"{{parameter: 'Datamodel.field'}}, e.g. map_over={example}"
+        )
+    return parameter, model, field
 
 
 def _is_identifier(text: str) -> bool:

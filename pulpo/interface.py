@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pulpo.errors import RunError, ServiceError
+from pulpo.errors import ProjectError, RunError, ServiceError
 from pulpo.project import Project
 
 if TYPE_CHECKING:
@@ -333,7 +333,10 @@ class CLI:
         """The orchestration, and seconds spent importing, analysing, grouping flows."""
         from pulpo.analysis.dataflow import DataFlowAnalyzer
         from pulpo.discovery import discover
-        from pulpo.orchestration.compiler import OrchestrationCompiler
+        from pulpo.orchestration.compiler import (
+            OrchestrationCompiler,
+            TaskRunnerConfig,
+        )
 
         started = time.perf_counter()
         definitions = discover(self.project)
@@ -343,13 +346,29 @@ class CLI:
         imported = time.perf_counter()
         graph = DataFlowAnalyzer(definitions.models, definitions.operations).analyze()
         analysed = time.perf_counter()
-        orchestration = OrchestrationCompiler(graph).compile()
+        runners = TaskRunnerConfig(
+            self.project.task_runner,  # type: ignore[arg-type]
+            self.project.flow_task_runners,  # type: ignore[arg-type]
+        )
+        orchestration = OrchestrationCompiler(graph, runners).compile()
+        _check_task_runner_installed(orchestration)
         timings = (
             imported - started,
             analysed - imported,
             time.perf_counter() - analysed,
         )
         return orchestration, timings
+
+
+def _check_task_runner_installed(orchestration: Orchestration) -> None:
+    import importlib.util
+
+    dask = sorted(n for n, f in orchestration.flows.items() if f.task_runner == "dask")
+    if dask and importlib.util.find_spec("prefect_dask") is None:
+        raise ProjectError(
+            f"{', '.join(dask)} use task_runner = \"dask\", which needs prefect-dask; "
+            f"install it with `pip install 'pulpo[dask]'`"
+        )
 
 
 def _check_database(orchestration: Orchestration, flow: str) -> None:
@@ -375,5 +394,7 @@ def _run_generated(
     from pulpo.runtime.execution import run_flow
 
     configure_prefect(project.root)
+    if project.config.get("dask_address"):
+        os.environ.setdefault("PULPO_DASK_ADDRESS", str(project.config["dask_address"]))
     generated = importlib.import_module(f"run_cache.orchestration.{module}")
     return run_flow(getattr(generated, flow), parameters)

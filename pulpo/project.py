@@ -23,7 +23,12 @@ KNOWN_KEYS = (
     "work_pool",
     "api_port",
     "cors_origins",
+    "task_runner",
+    "dask_address",
+    "flows",
 )
+TASK_RUNNERS = ("threads", "processes", "dask")
+FLOW_KEYS = ("task_runner",)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,21 @@ class Project:
             "".join(c if c.isalnum() else "_" for c in self.root.name).strip("_")
             or "pulpo"
         )
+
+    @property
+    def task_runner(self) -> str:
+        """The task runner of every flow without its own ``[tool.pulpo.flows.X]``."""
+        return str(self.config.get("task_runner", "threads"))
+
+    @property
+    def flow_task_runners(self) -> dict[str, str]:
+        """Flow name → task runner, from ``[tool.pulpo.flows.<flow>] task_runner``."""
+        flows = self.config.get("flows", {})
+        return {
+            name: str(table["task_runner"])
+            for name, table in flows.items()
+            if "task_runner" in table
+        }
 
     @property
     def first_party(self) -> set[str]:
@@ -101,6 +121,7 @@ def _modules(config: Path, table: dict[str, Any]) -> tuple[str, ...]:
                 f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; known keys: "
                 f"{', '.join(KNOWN_KEYS)}",
             )
+    _check_task_runners(config, table)
     modules = table.get("modules")
     if (
         not isinstance(modules, list)
@@ -113,6 +134,42 @@ def _modules(config: Path, table: dict[str, Any]) -> tuple[str, ...]:
             '["myproject.operations"]',
         )
     return tuple(modules)
+
+
+def _check_task_runners(config: Path, table: dict[str, Any]) -> None:
+    def check(where: str, value: object) -> None:
+        if value not in TASK_RUNNERS:
+            raise ProjectError.bad_config(
+                str(config),
+                f"{where} must be one of {', '.join(map(repr, TASK_RUNNERS))} (got "
+                f"{value!r}){did_you_mean(str(value), TASK_RUNNERS)}",
+            )
+
+    if "task_runner" in table:
+        check("task_runner", table["task_runner"])
+    address = table.get("dask_address")
+    if address is not None and not (isinstance(address, str) and "://" in address):
+        raise ProjectError.bad_config(
+            str(config),
+            f"dask_address must be a scheduler address such as "
+            f'"tcp://127.0.0.1:8786" (got {address!r})',
+        )
+    flows = table.get("flows", {})
+    if not isinstance(flows, dict) or not all(isinstance(t, dict) for t in flows.values()):
+        raise ProjectError.bad_config(
+            str(config),
+            "flows must hold one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
+        )
+    for name, flow_table in flows.items():
+        for key in flow_table:
+            if key not in FLOW_KEYS:
+                raise ProjectError.bad_config(
+                    str(config),
+                    f"unknown key {key!r} in [tool.pulpo.flows.{name}]"
+                    f"{did_you_mean(key, FLOW_KEYS)}; known keys: {', '.join(FLOW_KEYS)}",
+                )
+        if "task_runner" in flow_table:
+            check(f"[tool.pulpo.flows.{name}] task_runner", flow_table["task_runner"])
 
 
 def _is_module_name(text: str) -> bool:

@@ -63,6 +63,11 @@ class OperationNode(NamedTuple):
         """Operations this one depends on, sorted."""
         return tuple(sorted({p for b in self.bindings for p in b.producers}))
 
+    @property
+    def mapped(self) -> bool:
+        """True for a fan-out: the output is a list, one result per item."""
+        return self.spec.map_over is not None
+
 
 class Edge(NamedTuple):
     """``producer`` outputs ``model``, which feeds ``parameter`` of ``consumer``."""
@@ -143,11 +148,14 @@ class DataFlowAnalyzer:
             if model is not None:
                 producers[model].append(name)
 
+        mapped = {name for name, spec in self._operations.items() if spec.map_over}
         nodes: dict[str, OperationNode] = {}
         edges: list[Edge] = []
         for name, spec in self._operations.items():
             bindings = tuple(
-                _bind(name, parameter, producers.get(parameter.model or "", []))
+                _bind(
+                    name, parameter, producers.get(parameter.model or "", []), mapped
+                )
                 for parameter in parameters[name]
             )
             nodes[name] = OperationNode(
@@ -206,17 +214,35 @@ def _where(obj: object) -> str:
     return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
 
 
-def _bind(operation: str, parameter: ParameterInfo, producers: list[str]) -> Binding:
-    if parameter.model is None or not producers:
+def _bind(
+    operation: str, parameter: ParameterInfo, producers: list[str], mapped: set[str]
+) -> Binding:
+    if parameter.model is None:
         return Binding(parameter)
-    if parameter.many or len(producers) == 1:
+    if not producers:
+        if parameter.field is not None:
+            raise GraphError(
+                f"operation {operation!r} maps over {parameter.model}.{parameter.field}"
+                f" but no operation outputs {parameter.model}; add one, or map over "
+                f"a datamodel that an operation outputs"
+            )
+        return Binding(parameter)
+    if parameter.many:
         return Binding(parameter, tuple(producers))
-    named = [p for p in producers if parameter.name in p.split(".")]
-    if len(named) != 1:
-        raise GraphError.ambiguous_input(
-            operation, parameter.name, parameter.model, named or producers
+    chosen = producers
+    if len(producers) > 1:
+        chosen = [p for p in producers if parameter.name in p.split(".")]
+        if len(chosen) != 1:
+            raise GraphError.ambiguous_input(
+                operation, parameter.name, parameter.model, chosen or producers
+            )
+    if chosen[0] in mapped:
+        raise GraphError(
+            f"operation {operation!r}: parameter {parameter.name!r} takes one "
+            f"{parameter.model}, but {chosen[0]!r} fans out and outputs a list of "
+            f"them; annotate it list[{parameter.model}]"
         )
-    return Binding(parameter, (named[0],))
+    return Binding(parameter, (chosen[0],))
 
 
 def _dependency_graph(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -13,7 +14,7 @@ from pulpo.decorators import (
     resolved_parameters,
     wired_model,
 )
-from pulpo.errors import DefinitionError, GraphError
+from pulpo.errors import DefinitionError, GraphError, did_you_mean
 
 EMPTY: Any = inspect.Parameter.empty
 _PLAIN = frozenset({str, int, float, bool, bytes, dict, list, Any})  # never datamodels
@@ -23,7 +24,9 @@ class ParameterInfo(NamedTuple):
     """One parameter of an operation.
 
     ``model`` names the datamodel that annotates it (``X`` or ``list[X]``, then
-    ``many`` is true); it is ``None`` for plain parameters.
+    ``many`` is true); it is ``None`` for plain parameters. A fan-out parameter
+    (``map_over``) has the datamodel it maps over as ``model`` and the list field
+    whose items it receives as ``field``.
     """
 
     name: str
@@ -31,6 +34,7 @@ class ParameterInfo(NamedTuple):
     default: Any
     model: str | None = None
     many: bool = False
+    field: str | None = None
 
     @property
     def required(self) -> bool:
@@ -61,8 +65,12 @@ def describe_parameters(
         for ref in spec.inputs
     }
     resolved = _resolve_now(spec) if spec.parameters is None else spec.parameters
+    mapped = spec.map_over[0] if spec.map_over else None
     parameters = []
     for name, annotation, default in resolved:
+        if name == mapped:
+            parameters.append(_mapped_parameter(spec, annotation, default, model_names))
+            continue
         if annotation in _PLAIN:
             parameters.append(ParameterInfo(name, annotation, default))
             continue
@@ -101,6 +109,41 @@ def resolve_model_ref(
         name = getattr(ref, "__name__", repr(ref))
         raise GraphError.unknown_model(operation, name, model_names)
     return spec.name
+
+
+def _mapped_parameter(
+    spec: OperationSpec, annotation: Any, default: Any, model_names: Mapping[str, type]
+) -> ParameterInfo:
+    """The fan-out parameter: checks that its type is the item type of the field."""
+    assert spec.map_over is not None
+    name, model, field = spec.map_over
+    cls = model_names.get(model)
+    if cls is None:
+        raise GraphError.unknown_model(spec.name, model, model_names)
+    fields = getattr(cls, "model_fields", {})
+    if field not in fields:
+        raise DefinitionError(
+            f"operation {spec.name!r}: map_over {model}.{field}: {model} has no field "
+            f"{field!r}{did_you_mean(field, fields)}; its fields: {', '.join(fields)}"
+        )
+    declared = fields[field].annotation
+    items = typing.get_args(declared) if typing.get_origin(declared) is list else ()
+    if len(items) != 1:
+        raise DefinitionError(
+            f"operation {spec.name!r}: map_over {model}.{field} is not a list (it is "
+            f"{_show(declared)}); map over a field annotated list[...]"
+        )
+    if annotation is not Any and annotation != items[0]:
+        raise DefinitionError(
+            f"operation {spec.name!r}: parameter {name!r} is annotated "
+            f"{_show(annotation)} but {model}.{field} holds {_show(items[0])}; annotate "
+            f"it {_show(items[0])}"
+        )
+    return ParameterInfo(name, items[0], default, model, field=field)
+
+
+def _show(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or repr(annotation)
 
 
 def _resolve_now(spec: OperationSpec) -> tuple[tuple[str, Any, Any], ...]:

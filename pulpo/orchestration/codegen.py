@@ -1,12 +1,14 @@
 """Generate readable Prefect modules from an :class:`Orchestration`.
 
-Views are built here, fully sorted and laid out; the Jinja templates only loop.
+Python builds small, sorted views (names, types, argument expressions); the template
+``flow_module.py.j2`` shows the shape of each module and ruff lays it out.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
 
@@ -17,43 +19,73 @@ from pulpo.orchestration.compiler import (
     Argument,
     FlowDefinition,
     Orchestration,
-    Unit,
+    Source,
+    Step,
 )
+from pulpo.orchestration.formatting import format_python
 from pulpo.orchestration.graph_export import graph_json, graph_mermaid, json_text
 from pulpo.orchestration.pysource import (
-    Call,
     Imports,
-    ListExpr,
     TypeRenderer,
-    format_statement,
     identifier,
-    import_sections,
     is_literal,
-    keyword_arg,
     py_literal,
 )
 from pulpo.orchestration.sync_async import SyncAsyncDetector
 from pulpo.orchestration.templating import render
 
 ORCHESTRATION_PACKAGE = "run_cache.orchestration"
-DOCUMENTS = "DOCUMENTS"  # the generated list of Beanie document models
-PRELOADED = (
-    ("prefect", "flow"),
-    ("prefect", "task"),
-    ("prefect.cache_policies", "NO_CACHE"),
-    ("pulpo.runtime", "OperationGraph"),
-    ("pulpo.runtime", "run_script"),
-)
-SCRIPT_MODE = (
-    "pulpo.runtime.script_mode"  # must load before Prefect when run as a script
-)
+SCRIPT_MODE = "pulpo.runtime.script_mode"  # must load before Prefect as a script
+RUNNER_FACTORIES = {"processes": "process_pool", "dask": "dask_cluster"}
 
 
 @dataclass(frozen=True)
-class Block:
-    """A top-level definition: its lines, already laid out."""
+class TaskView:
+    """One ``@task`` function: the operation's call with its policy."""
 
-    lines: tuple[str, ...]
+    function: str
+    decorator: str
+    options: list[str]
+    parameters: list[str]
+    returns: str
+    docstring: str
+    is_async: bool
+    init_documents: str
+    body: str
+
+
+@dataclass(frozen=True)
+class StepView:
+    """One operation started in a flow body, as an asyncio task in ``variable``."""
+
+    variable: str
+    start: str
+    when_ready: str = ""
+    returns: str = ""
+    call: str = ""
+
+
+@dataclass(frozen=True)
+class BlockView:
+    """Steps that run unless the flow parameters in ``guard`` are all given."""
+
+    guard: str
+    steps: list[StepView]
+    variables: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FlowView:
+    name: str
+    decorator: str
+    signature: list[str]
+    returns: str
+    result_fields: list[tuple[str, str]]
+    docstring: list[str]
+    blocks: list[BlockView]
+    upstream_list: str
+    waited: list[str]
+    results: list[tuple[str, str]]
 
 
 class PrefectCodeGenerator:
@@ -73,45 +105,61 @@ class PrefectCodeGenerator:
             for module, flows in self.orchestration.modules.items()
         }
         files["__init__.py"] = render("package_init.py.j2", modules=sorted(files))
+        files = format_python(files, self.first_party)
         files["graph.json"] = json_text(graph_json(self.orchestration))
         files["graph.mmd"] = graph_mermaid(self.orchestration)
         return files
 
     def generate_module(self, module: str, flows: tuple[FlowDefinition, ...]) -> str:
-        """Source of one module holding ``flows`` and the tasks they run."""
-        imports = Imports(reserved=self._module_globals(flows))
+        """Source of one module holding ``flows`` and the tasks they run (unformatted)."""
+        graph = self.orchestration.graph
+        operations = sorted({s.operation for f in flows for s in f.steps})
+        parameters = {
+            b.parameter.name for op in operations for b in graph.operations[op].bindings
+        } | {p.name for f in flows for p in f.parameters}
+        imports = Imports(reserved={*parameters, *(f.name for f in flows)})
         imports.module(SCRIPT_MODE)
-        for source, name in PRELOADED:
-            imports.name(source, name)
         types = TypeRenderer(imports)
-        operations = sorted(
-            op
-            for flow in flows
-            for u in flow.units
-            if u.kind == "operation"
-            for op in [u.name]
+        # (operation, runs through a task runner): a flow on the event loop awaits
+        # async tasks, one on a task runner submits sync ones; a module whose flows
+        # differ gets both.
+        shapes = sorted(
+            {(s.operation, f.task_runner != "threads") for f in flows for s in f.steps}
         )
-        tasks = [
-            self._task(self.orchestration.graph.operations[op], imports, types)
-            for op in operations
-        ]
+        both = {op for op, submitted in shapes if submitted} & {
+            op for op, submitted in shapes if not submitted
+        }
+        task_names = {
+            (op, submitted): imports.reserve(
+                f"{identifier(op)}_{'pool_task' if submitted and op in both else 'task'}"
+            )
+            for op, submitted in shapes
+        }
+        documents_name = ""
+        if any(self._uses_documents(op) for op in operations):
+            documents_name = imports.reserve("DOCUMENTS")
+        results = {f.name: imports.reserve(f"{_pascal(f.name)}Result") for f in flows}
+        typed_dict = imports.name("typing", "TypedDict")
+        any_name = imports.name("typing", "Any") if any(f.upstream for f in flows) else ""
+        asyncio_name = imports.module("asyncio")
         constants: dict[str, str] = {}
-        documents = ""
-        if self._documents():
-            names = [
-                types.render(self.orchestration.graph.models[n].cls)
-                for n in self._documents()
-            ]
-            documents = f"{DOCUMENTS} = [{', '.join(names)}]"
-        flow_blocks = [self._flow(flow, imports, types, constants) for flow in flows]
+        tasks = [
+            self._task(
+                graph.operations[op], name, shape, imports, types, documents_name
+            )
+            for (op, shape), name in sorted(task_names.items())
+        ]
+        flow_views = [
+            self._flow(flow, task_names, results[flow.name], imports, types, constants)
+            for flow in flows
+        ]
+        run_script = imports.name("pulpo.runtime", "run_script")
+        documents = [
+            types.render(spec.cls)
+            for spec in graph.models.values()
+            if spec.is_document and documents_name
+        ]
         entry = sorted(flows, key=lambda f: (f.scope.count("."), f.name))
-        main_call = format_statement(
-            Call(
-                imports.name("pulpo.runtime", "run_script"),
-                tuple(identifier(f.name) for f in entry),
-            ),
-            indent=1,
-        )
         if module == STANDALONE_MODULE:
             title = "Prefect flows for the standalone operations."
         else:
@@ -119,51 +167,41 @@ class PrefectCodeGenerator:
         return render(
             "flow_module.py.j2",
             title=title,
+            imports=[
+                f"{line}  # noqa: F401 - configures Prefect when run as a script"
+                if line == f"import {SCRIPT_MODE}"
+                else line
+                for line in imports.statements()
+            ],
+            documents_name=documents_name,
             documents=documents,
-            import_sections=self._import_sections(imports),
-            constants=[f"{name} = {value}" for name, value in constants.items()],
-            definitions=[*tasks, *flow_blocks],
-            main=main_call,
+            constants=list(constants.items()),
+            tasks=tasks,
+            flows=flow_views,
+            run_script=run_script,
+            typed_dict=typed_dict,
+            any=any_name,
+            asyncio=asyncio_name,
+            entry=[f.name for f in entry],
         )
-
-    def generate_task(self, operation: str) -> str:
-        """Source of the Prefect task for one operation."""
-        imports = Imports()
-        block = self._task(
-            self.orchestration.graph.operations[operation],
-            imports,
-            TypeRenderer(imports),
-        )
-        return "\n".join(block.lines) + "\n"
-
-    def generate_flow(self, flow: str) -> str:
-        """Source of one flow function."""
-        definition = self.orchestration.flows[flow]
-        imports = Imports(reserved=self._module_globals([definition]))
-        block = self._flow(definition, imports, TypeRenderer(imports), {})
-        return "\n".join(block.lines) + "\n"
-
-    def _module_globals(self, flows: Iterable[FlowDefinition]) -> set[str]:
-        names = {"asyncio", DOCUMENTS}
-        for flow in flows:
-            names.add(identifier(flow.name))
-            names.update(
-                f"{identifier(u.name)}_task"
-                for u in flow.units
-                if u.kind == "operation"
-            )
-        return names
 
     def _task(
-        self, node: OperationNode, imports: Imports, types: TypeRenderer
-    ) -> Block:
+        self,
+        node: OperationNode,
+        function_name: str,
+        submitted: bool,
+        imports: Imports,
+        types: TypeRenderer,
+        documents: str,
+    ) -> TaskView:
         spec = node.spec
-        function = imports.name(spec.function.__module__, spec.function.__qualname__)
-        options: list[str] = [f"name={py_literal(spec.name)}"]
+        options = [f"name={py_literal(spec.name)}"]
         if spec.retries:
-            options.append(f"retries={spec.retries}")
             delays = [round(d, 6) for d in spec.retry_delays]
-            options.append(f"retry_delay_seconds={py_literal(delays)}")
+            options += [
+                f"retries={spec.retries}",
+                f"retry_delay_seconds={py_literal(delays)}",
+            ]
         if spec.timeout is not None:
             options.append(f"timeout_seconds={py_literal(spec.timeout)}")
         if spec.tags:
@@ -171,156 +209,230 @@ class PrefectCodeGenerator:
         options.append(
             f"cache_policy={imports.name('prefect.cache_policies', 'NO_CACHE')}"
         )
-        task_decorator = imports.name("prefect", "task")
-
-        parameters = tuple(
+        parameters = [
             f"{b.parameter.name}: {types.render(b.parameter.annotation)}"
             for b in node.bindings
-        )
-        if node.output is None:
-            output_name = types.render(EMPTY)  # nothing declared: Any
-        else:
-            output_name = types.render(self.orchestration.graph.models[node.output].cls)
-        call_args = tuple(
+        ]
+        function = imports.name(spec.function.__module__, spec.function.__qualname__)
+        arguments = ", ".join(
             f"{b.parameter.name}={b.parameter.name}" for b in node.bindings
         )
-        if self._detector.is_async(spec.function):
-            call = Call(f"await {function}", call_args)
+        uses_documents = bool(documents) and self._uses_documents(spec.name)
+        call_async = self._detector.is_async(spec.function)
+        if submitted:
+            call = f"{function}({arguments})"
+            if call_async:
+                runner = imports.name("pulpo.runtime", "run_coroutine")
+                extra = f", {documents}" if uses_documents else ""
+                call = f"{runner}({call}{extra})"
+        elif call_async:
+            call = f"await {function}({arguments})"
         else:
             to_thread = f"{imports.module('asyncio')}.to_thread"
-            call = Call(f"await {to_thread}", (function, *call_args))
-        lines = [
-            *format_statement(Call(task_decorator, tuple(options)), 0, before="@"),
-            *format_statement(
-                Call(f"async def {identifier(spec.name)}_task", parameters),
-                0,
-                after=f" -> {output_name}:",
-            ),
-        ]
-        if spec.description:
-            lines.append(f"    {_docstring(spec.description)}")
+            call = f"await {to_thread}({', '.join([function, arguments] if arguments else [function])})"
         if node.output is None:
-            lines.extend(format_statement(call, 1, before="return "))
+            returns = types.render(EMPTY)  # nothing declared: Any
+            body = f"return {call}"
         else:
+            returns = types.render(self.orchestration.graph.models[node.output].cls)
             validate = imports.name("pulpo.runtime", "validate_output")
-            lines.extend(format_statement(call, 1, before="result = "))
-            lines.extend(
-                format_statement(
-                    Call(validate, (py_literal(spec.name), output_name, "result")),
-                    1,
-                    before="return ",
-                )
-            )
-        return Block(tuple(lines))
+            body = f"return {validate}({py_literal(spec.name)}, {returns}, {call})"
+        init = ""
+        if uses_documents and not submitted:
+            init = f"await {imports.name('pulpo.runtime', 'init_documents')}({documents})"
+        return TaskView(
+            function=function_name,
+            decorator=imports.name("prefect", "task"),
+            options=options,
+            parameters=parameters,
+            returns=returns,
+            docstring=_docstring(spec.description) if spec.description else "",
+            is_async=not submitted,
+            init_documents=init,
+            body=body,
+        )
 
     def _flow(
         self,
         flow: FlowDefinition,
+        task_names: dict[tuple[str, bool], str],
+        result_name: str,
         imports: Imports,
         types: TypeRenderer,
         constants: dict[str, str],
-    ) -> Block:
+    ) -> FlowView:
+        graph = self.orchestration.graph
         signature = []
         for p in flow.parameters:
             text = f"{p.name}: {types.render(p.annotation)}"
             if not p.required:
-                default = self._default(
-                    p.name, p.default, p.operations, imports, constants
-                )
-                text += f" = {default}"
+                text += f" = {self._default(p.name, p.default, p.operations, imports, constants)}"
             signature.append(text)
-        flow_decorator = imports.name("prefect", "flow")
-        returns = f"dict[str, {imports.name('typing', 'Any')}]"
+        decorator = f"{imports.name('prefect', 'flow')}(name={py_literal(flow.name)}"
+        if flow.task_runner != "threads":
+            factory = imports.name("pulpo.runtime", RUNNER_FACTORIES[flow.task_runner])
+            decorator += f", task_runner={factory}()"
+        decorator += ")"
+        submitted = flow.task_runner != "threads"
+        runner = imports.name(
+            "pulpo.runtime", "run_submitted" if submitted else "run_task"
+        )
+        asyncio_name = imports.module("asyncio")
+        gather = ""
+        if any(self.orchestration.graph.operations[s.operation].mapped for s in flow.steps):
+            gather = imports.name("pulpo.runtime", "gather_limited")
+        # Locals may shadow imports the body does not use (user functions and models).
+        local = _Locals(
+            {asyncio_name, runner, gather, *task_names.values()}
+            | {p.name for p in flow.parameters}
+        )
+        variables = {
+            s.operation: local.claim(self._variable(flow, s)) for s in flow.steps
+        }
+        supplied = {p.supplies: p.name for p in flow.parameters if p.supplies}
+        blocks: list[BlockView] = []
+        upstream_list = local.claim("upstream") if flow.upstream else ""
+        for step in flow.steps:
+            view = self._step(
+                step,
+                variables,
+                supplied,
+                task_names[(step.operation, submitted)],
+                runner,
+                asyncio_name,
+                local,
+                types,
+                gather,
+            )
+            guard = " or ".join(f"{name} is None" for name in step.skipped_when_given)
+            if not blocks or blocks[-1].guard != guard or not guard:
+                blocks.append(BlockView(guard, []))
+            blocks[-1].steps.append(view)
+            if guard:
+                blocks[-1].variables.append(variables[step.operation])
+        members = [s.operation for s in flow.steps if not s.upstream]
+        result_fields = [
+            (py_literal(op), self._output_type(op, types)) for op in sorted(members)
+        ]
         what = (
             f"the standalone operation `{flow.scope}`"
             if flow.standalone
             else f"every operation under `{flow.scope}`"
         )
-        lines = [
-            *format_statement(
-                Call(flow_decorator, (f"name={py_literal(flow.name)}",)), 0, before="@"
-            ),
-            *format_statement(
-                Call(f"async def {identifier(flow.name)}", tuple(signature)),
-                0,
-                after=f" -> {returns}:",
-            ),
-            f'    """Run {what}."""',
-            *self._init_documents(flow, imports),
-            f"    graph = {imports.name('pulpo.runtime', 'OperationGraph')}()",
-        ]
-        variables = _UnitNames(
-            flow,
-            self.orchestration,
-            reserved={"graph", *(p.name for p in flow.parameters)} | imports.taken(),
+        docstring = [f"Run {what}."]
+        if supplied:
+            given = ", ".join(f"`{name}`" for name in sorted(supplied.values()))
+            docstring += [
+                "",
+                *textwrap.wrap(
+                    f"Operations outside `{flow.scope}` run first, only to produce what "
+                    f"it needs; pass {given} to skip them.",
+                    width=84,
+                ),
+                "",
+            ]
+        return FlowView(
+            name=flow.name,
+            decorator=decorator,
+            signature=signature,
+            returns=result_name,
+            result_fields=result_fields,
+            docstring=docstring,
+            blocks=blocks,
+            upstream_list=upstream_list,
+            waited=[variables[op] for op in members],
+            results=[(py_literal(op), variables[op]) for op in sorted(members)],
         )
-        for unit in flow.units:
-            expr = self._unit_call(unit, flow, variables, imports)
-            target = variables.assigned(unit.name)
-            lines.extend(
-                format_statement(expr, 1, before=f"{target} = " if target else "")
+
+    def _step(
+        self,
+        step: Step,
+        variables: dict[str, str],
+        supplied: dict[str, str],
+        task: str,
+        runner: str,
+        asyncio_name: str,
+        local: _Locals,
+        types: TypeRenderer,
+        gather: str,
+    ) -> StepView:
+        variable = variables[step.operation]
+        node = self.orchestration.graph.operations[step.operation]
+        wired = [a for a in step.arguments if a.sources]
+        if not wired:
+            arguments = ", ".join(f"{a.parameter}={a.parameter}" for a in step.arguments)
+            call = f"{runner}({', '.join([task, arguments] if arguments else [task])})"
+            return StepView(variable, f"{asyncio_name}.create_task({call})")
+        when_ready = local.claim(f"{variable}_when_ready")
+        returns = self._output_type(step.operation, types)
+        fan_out = next((a for a in step.arguments if a.field), None)
+        if fan_out is None:
+            arguments = ", ".join(
+                f"{a.parameter}={self._value(a, variables, supplied)}"
+                for a in step.arguments
             )
-        lines.append("    return await graph.results()")
-        return Block(tuple(lines))
-
-    def _documents(self) -> list[str]:
-        """Names of the project's Beanie document datamodels, sorted."""
-        return [
-            n for n, spec in self.orchestration.graph.models.items() if spec.is_document
-        ]
-
-    def _init_documents(self, flow: FlowDefinition, imports: Imports) -> list[str]:
-        if not self._documents():
-            return []
-        helper = imports.name("pulpo.runtime", "init_documents")
-        required = (
-            "" if uses_documents(self.orchestration, flow) else ", required=False"
+            call = f"return await {runner}({task}, {arguments})"
+        else:
+            item = local.claim("item")
+            arguments = ", ".join(
+                f"{a.parameter}={item if a is fan_out else self._value(a, variables, supplied)}"
+                for a in step.arguments
+            )
+            source = self._single(fan_out.sources[0], variables, supplied)
+            limit = node.spec.max_concurrency
+            call = (
+                f"return await {gather}(({runner}({task}, {arguments}) for {item} in "
+                f"({source}).{fan_out.field}), limit={limit})"
+            )
+        return StepView(
+            variable,
+            f"{asyncio_name}.create_task({when_ready}())",
+            when_ready=when_ready,
+            returns=returns,
+            call=call,
         )
-        return [f"    await {helper}({DOCUMENTS}{required})"]
 
-    def _unit_call(
-        self, unit: Unit, flow: FlowDefinition, variables: _UnitNames, imports: Imports
-    ) -> Call:
-        if unit.kind == "operation":
-            args = tuple(self._argument(a, variables) for a in unit.arguments)
-            return Call("graph.task", (f"{identifier(unit.name)}_task", *args))
-        callee = self.orchestration.flows[unit.name]
-        reference = self._flow_reference(callee, flow, imports)
-        params = tuple(f"{p.name}={p.name}" for p in callee.parameters)
-        if unit.kind == "subflow":
-            after: tuple[ListExpr, ...] = ()
-            if unit.after:
-                after = (
-                    ListExpr(
-                        "after=", tuple(variables.use(name) for name in unit.after)
-                    ),
-                )
-            return Call("graph.subflow", (reference, *after, *params))
-        needs = ListExpr("", tuple(py_literal(op) for op in unit.needs))
-        return Call("graph.upstream", (reference, needs, *params))
-
-    def _flow_reference(
-        self, callee: FlowDefinition, caller: FlowDefinition, imports: Imports
+    def _value(
+        self, argument: Argument, variables: dict[str, str], supplied: dict[str, str]
     ) -> str:
-        if callee.module == caller.module:
-            return identifier(callee.name)
-        alias = imports.name(
-            ORCHESTRATION_PACKAGE, callee.module, prefer=f"{callee.module}s"
-        )
-        return f"{alias}.{identifier(callee.name)}"
-
-    def _argument(
-        self, argument: Argument, variables: _UnitNames
-    ) -> str | Call | ListExpr:
         if not argument.sources:
-            return f"{argument.parameter}={argument.parameter}"
-        values = tuple(
-            variables.value(source.unit, source.operation)
-            for source in argument.sources
-        )
-        if argument.many:
-            return keyword_arg(argument.parameter, ListExpr("", values))
-        return keyword_arg(argument.parameter, values[0])
+            return argument.parameter
+        if not argument.many:
+            return self._single(argument.sources[0], variables, supplied)
+        if len(argument.sources) == 1 and argument.sources[0].mapped:
+            return self._single(argument.sources[0], variables, supplied)
+        items = [
+            f"*({self._single(s, variables, supplied)})"
+            if s.mapped
+            else self._single(s, variables, supplied)
+            for s in argument.sources
+        ]
+        return f"[{', '.join(items)}]"
+
+    @staticmethod
+    def _single(source: Source, variables: dict[str, str], supplied: dict[str, str]) -> str:
+        value = f"await {variables[source.operation]}"
+        if source.supplied_by:
+            name = source.supplied_by
+            return f"{name} if {name} is not None else {value}"
+        return value
+
+    def _output_type(self, operation: str, types: TypeRenderer) -> str:
+        node = self.orchestration.graph.operations[operation]
+        if node.output is None:
+            single = types.render(EMPTY)
+        else:
+            single = types.render(self.orchestration.graph.models[node.output].cls)
+        return f"list[{single}]" if node.mapped else single
+
+    @staticmethod
+    def _variable(flow: FlowDefinition, step: Step) -> str:
+        if step.upstream or flow.standalone:
+            return identifier(step.operation)
+        return identifier(step.operation[len(flow.scope) + 1 :])
+
+    def _uses_documents(self, operation: str) -> bool:
+        return operation_uses_documents(self.orchestration, operation)
 
     def _default(
         self,
@@ -340,93 +452,48 @@ class PrefectCodeGenerator:
         for constant, existing in constants.items():
             if existing == expression:
                 return constant
-        base = f"{name.upper()}_DEFAULT"
-        constant, counter = base, 2
-        while constant in constants or constant in imports.taken():
-            constant, counter = f"{base}_{counter}", counter + 1
+        constant = imports.reserve(f"{name.upper()}_DEFAULT")
         constants[constant] = expression
         return constant
 
-    def _import_sections(self, imports: Imports) -> list[list[str]]:
-        lines = [
-            f"{line}  # noqa: F401 - configures Prefect when run as a script"
-            if line == f"import {SCRIPT_MODE}"
-            else line
-            for line in imports.statements()
-        ]
-        return import_sections(lines, self.first_party)
+
+class _Locals:
+    """Unique local names inside one flow body."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self._taken = set(taken)
+
+    def claim(self, base: str) -> str:
+        name, counter = base, 2
+        while name in self._taken:
+            name, counter = f"{base}_{counter}", counter + 1
+        self._taken.add(name)
+        return name
 
 
-class _UnitNames:
-    """Local variable names for the units of one flow body, assigned only when used."""
-
-    def __init__(
-        self, flow: FlowDefinition, orchestration: Orchestration, reserved: set[str]
-    ) -> None:
-        self._names: dict[str, str] = {}
-        self._used: set[str] = set()
-        taken = set(reserved)
-        for unit in flow.units:
-            if unit.kind == "operation":
-                base = unit.name.rsplit(".", 1)[-1]
-            elif unit.kind == "subflow":
-                base = orchestration.flows[unit.name].scope.rsplit(".", 1)[-1]
-            else:
-                base = identifier(orchestration.flows[unit.name].scope)
-            name, counter = base, 2
-            while name in taken:
-                name = f"{base}_{counter}"
-                counter += 1
-            taken.add(name)
-            self._names[unit.name] = name
-            self._used.update(unit.after)
-            self._used.update(s.unit for a in unit.arguments for s in a.sources)
-
-    def use(self, unit: str) -> str:
-        return self._names[unit]
-
-    def value(self, unit: str, operation: str) -> str | Call:
-        name = self._names[unit]
-        return (
-            name
-            if unit == operation
-            else Call(f"{name}.output", (py_literal(operation),))
-        )
-
-    def assigned(self, unit: str) -> str | None:
-        return self._names[unit] if unit in self._used else None
-
-
-def uses_documents(orchestration: Orchestration, flow: FlowDefinition) -> bool:
-    """True when an operation of ``flow`` exchanges or names a Beanie document."""
+def operation_uses_documents(orchestration: Orchestration, operation: str) -> bool:
+    """True when ``operation`` exchanges or names a Beanie document."""
     graph = orchestration.graph
     documents = {name for name, spec in graph.models.items() if spec.is_document}
-    classes = {graph.models[name].cls for name in documents}
-    return any(
-        documents & {*graph.operations[op].inputs, graph.operations[op].output}
-        or references_any(graph.operations[op].spec.function, classes)
-        for op in flow.operations
-    )
+    if not documents:
+        return False
+    node = graph.operations[operation]
+    if documents & {*node.inputs, node.output}:
+        return True
+    classes = [graph.models[name].cls for name in documents]
+    return references_any(node.spec.function, classes)
 
 
 def needs_database(orchestration: Orchestration, flow: str) -> list[str]:
-    """Flows that ``flow`` runs (itself included) whose operations use documents."""
-    seen: set[str] = set()
-    pending = [flow]
-    needing = []
-    while pending:
-        name = pending.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        definition = orchestration.flows[name]
-        if uses_documents(orchestration, definition):
-            needing.append(name)
-        pending.extend(u.name for u in definition.units if u.kind != "operation")
-    return sorted(needing)
+    """Operations that ``flow`` runs whose code uses Beanie documents, sorted."""
+    return sorted(
+        step.operation
+        for step in orchestration.flows[flow].steps
+        if operation_uses_documents(orchestration, step.operation)
+    )
 
 
-def references_any(function: Callable[..., Any], classes: set[type]) -> bool:
+def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
     """True when ``function``'s code names one of ``classes`` as a global.
 
     Lets a flow insist on a database for operations that query Beanie documents
@@ -438,10 +505,17 @@ def references_any(function: Callable[..., Any], classes: set[type]) -> bool:
         code = codes.pop()
         if code is None:
             continue
-        if any(namespace.get(name) in classes for name in code.co_names):
-            return True
+        for name in code.co_names:
+            value = namespace.get(name)
+            # Identity, not hashing: module globals may be dicts, arrays, frames.
+            if any(value is cls for cls in classes):
+                return True
         codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
     return False
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def _docstring(text: str) -> str:

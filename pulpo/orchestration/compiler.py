@@ -1,38 +1,44 @@
 """Group operations into flows: one per namespace, one per standalone operation.
 
-A namespace flow runs the operations directly in its namespace as tasks and each
-sub-namespace as a subflow. When something inside a flow consumes an operation from
-outside it, the flow first runs that operation's own flow ("upstream" unit), unless an
-enclosing flow already has the result. Every unit starts as soon as its inputs exist.
+A flow runs every operation of its namespace's subtree as a task of its own run. When
+those operations consume a datamodel produced outside the namespace, the flow also
+runs the outside ("upstream") operations that this datamodel needs, and only those,
+as tasks of the same run; the caller may pass the datamodel in instead, as an optional
+flow parameter, and then its producers are skipped. No flow runs another flow.
 """
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
-
-import networkx as nx
+from typing import Any, Literal, get_args
 
 from pulpo.analysis.dataflow import DataFlowGraph
 from pulpo.analysis.hierarchy import HierarchyParser, flow_name, is_within
 from pulpo.analysis.signatures import EMPTY
-from pulpo.errors import CycleError, GraphError
+from pulpo.errors import GraphError, ProjectError, did_you_mean
 
-UnitKind = Literal["operation", "subflow", "upstream"]
+TaskRunnerName = Literal["threads", "processes", "dask"]
+TASK_RUNNERS: tuple[str, ...] = get_args(TaskRunnerName)
 STANDALONE_MODULE = "standalones"
 
 
 @dataclass(frozen=True)
 class FlowParameter:
-    """A parameter of a flow, shared by every operation that names it."""
+    """A parameter of a flow, shared by every operation that names it.
+
+    ``supplies`` is set on the optional parameters that replace the output of an
+    upstream operation: when given, that operation (and what only it needs) is skipped.
+    """
 
     name: str
     annotation: Any
     default: Any
     operations: tuple[str, ...]
+    supplies: str | None = None
 
     @property
     def required(self) -> bool:
@@ -41,36 +47,43 @@ class FlowParameter:
 
 @dataclass(frozen=True)
 class Source:
-    """A value taken from ``operation``'s output, found in ``unit`` of the same flow."""
+    """One producer whose output fills a parameter.
 
-    unit: str
+    ``supplied_by`` names the flow parameter that may replace it; ``mapped`` says
+    the producer fans out, so its output is a list.
+    """
+
     operation: str
+    supplied_by: str | None = None
+    mapped: bool = False
 
 
 @dataclass(frozen=True)
 class Argument:
-    """How one parameter of an operation is filled: flow parameter or sources."""
+    """How one parameter of an operation is filled.
+
+    No sources: the flow parameter of the same name. ``many``: a list of every
+    source's output. ``field``: fan-out over that list field of the one source.
+    """
 
     parameter: str
     sources: tuple[Source, ...] = ()
     many: bool = False
+    field: str | None = None
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One step of a flow body.
+class Step:
+    """One operation a flow runs, with where each of its arguments comes from.
 
-    ``operation``: run the operation's task with ``arguments``. ``subflow``: run a
-    child namespace's flow after the units in ``after``. ``upstream``: obtain the
-    outputs ``needs`` of another flow, running it if no enclosing flow has them.
-    ``name`` is the operation name or the flow name.
+    An ``upstream`` step lies outside the flow's namespace; it runs unless every
+    parameter in ``skipped_when_given`` is passed.
     """
 
-    kind: UnitKind
-    name: str
-    arguments: tuple[Argument, ...] = ()
-    after: tuple[str, ...] = ()
-    needs: tuple[str, ...] = ()
+    operation: str
+    arguments: tuple[Argument, ...]
+    upstream: bool = False
+    skipped_when_given: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -82,14 +95,25 @@ class FlowDefinition:
     standalone: bool
     module: str
     operations: tuple[str, ...]
-    units: tuple[Unit, ...]
+    steps: tuple[Step, ...]
     parameters: tuple[FlowParameter, ...]
-    dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    task_runner: TaskRunnerName = "threads"
 
     @property
-    def calls(self) -> tuple[str, ...]:
-        """Flows this flow may run as subflows, sorted."""
-        return tuple(sorted(u.name for u in self.units if u.kind != "operation"))
+    def upstream(self) -> tuple[str, ...]:
+        """Operations outside the namespace that the flow runs for its inputs."""
+        return tuple(sorted(s.operation for s in self.steps if s.upstream))
+
+
+@dataclass(frozen=True)
+class TaskRunnerConfig:
+    """Which task runner each flow uses: a default and per-flow choices."""
+
+    default: TaskRunnerName = "threads"
+    per_flow: Mapping[str, TaskRunnerName] = field(default_factory=dict)
+
+    def for_flow(self, name: str) -> TaskRunnerName:
+        return self.per_flow.get(name, self.default)
 
 
 @dataclass(frozen=True)
@@ -107,7 +131,7 @@ class Orchestration:
         return {module: tuple(grouped[module]) for module in sorted(grouped)}
 
     def flow_of(self, operation: str) -> FlowDefinition:
-        """The flow that runs ``operation`` as a task."""
+        """The innermost flow whose namespace holds ``operation``."""
         parent = HierarchyParser().get_parent(operation)
         return self.flows[flow_name(parent or operation)]
 
@@ -115,9 +139,13 @@ class Orchestration:
 class OrchestrationCompiler:
     """Builds the :class:`Orchestration` for an analysed :class:`DataFlowGraph`."""
 
-    def __init__(self, graph: DataFlowGraph) -> None:
+    def __init__(
+        self, graph: DataFlowGraph, task_runners: TaskRunnerConfig | None = None
+    ) -> None:
         self.graph = graph
+        self.task_runners = task_runners or TaskRunnerConfig()
         self._parser = HierarchyParser()
+        self._position = {op: index for index, op in enumerate(graph.order)}
 
     def compile(self) -> Orchestration:
         """Group, wire and check the flows.
@@ -125,169 +153,174 @@ class OrchestrationCompiler:
         Raises:
             GraphError: names that collide once turned into flows, or parameters that
                 mean different things in operations sharing a flow.
-            CycleError: flows that would have to run each other.
+            ProjectError: a task runner configured for a flow that does not exist.
         """
         operations = tuple(self.graph.operations)
         namespaces = self._parser.namespaces(operations)
         _check_names(operations, namespaces)
-        scopes = sorted([*namespaces, *(op for op in operations if "." not in op)])
-        plans = {scope: _FlowPlan(scope) for scope in scopes}
+        members: dict[str, list[str]] = {
+            scope: [] for scope in [*namespaces, *(o for o in operations if "." not in o)]
+        }
         for op in operations:
             for scope in [*self._parser.parse(op).namespaces, op]:
-                if scope in plans:
-                    plans[scope].members.append(op)
-        for namespace in namespaces:
-            parent = self._parser.get_parent(namespace)
-            if parent is not None:
-                plans[parent].children.append(namespace)
-        for edge in self.graph.edges:
-            self._wire_edge(plans, edge.producer, edge.consumer)
-
-        calls = nx.DiGraph()
-        for plan in plans.values():
-            calls.add_node(plan.scope)
-            calls.add_edges_from((plan.scope, child) for child in plan.children)
-            calls.add_edges_from((plan.scope, up) for up in plan.upstream)
-        parameters: dict[str, tuple[FlowParameter, ...]] = {}
-        for scope in reversed(_flow_order(calls)):
-            parameters[scope] = self._parameters(plans[scope], parameters)
+                if scope in members:
+                    members[scope].append(op)
         flows = {
-            flow_name(scope): self._definition(plans[scope], parameters[scope])
-            for scope in scopes
+            flow_name(scope): self._flow(scope, ops)
+            for scope, ops in sorted(members.items())
         }
+        unknown = sorted(set(self.task_runners.per_flow) - set(flows))
+        if unknown:
+            raise ProjectError(
+                f"[tool.pulpo.flows.{unknown[0]}] names no flow"
+                f"{did_you_mean(unknown[0], flows)}; flows: {', '.join(flows)}"
+            )
         return Orchestration(
             graph=self.graph, flows=MappingProxyType(dict(sorted(flows.items())))
         )
 
-    def _wire_edge(
-        self, plans: dict[str, _FlowPlan], producer: str, consumer: str
-    ) -> None:
-        """Record, in every flow the edge crosses into, what waits for what."""
-        producer_owner = self._owner(producer)
-        scope: str | None = self._owner(consumer)
-        while scope is not None:
-            plan = plans[scope]
-            contains_producer = producer == scope or is_within(producer, scope)
-            if contains_producer:
-                source = _unit_of(scope, producer)
-            else:
-                plan.upstream[producer_owner].add(producer)
-                source = producer_owner
-            plan.waits[_unit_of(scope, consumer)].add(source)
-            if contains_producer:
-                return
-            scope = self._parser.get_parent(scope) if "." in scope else None
-
-    def _owner(self, operation: str) -> str:
-        return self._parser.get_parent(operation) or operation
-
-    def _parameters(
-        self, plan: _FlowPlan, known: Mapping[str, tuple[FlowParameter, ...]]
-    ) -> tuple[FlowParameter, ...]:
-        merged: dict[str, FlowParameter] = {}
-        contributions: list[FlowParameter] = []
-        for op in plan.direct_operations():
-            for binding in self.graph.operations[op].bindings:
-                if binding.is_flow_parameter:
-                    p = binding.parameter
-                    contributions.append(
-                        FlowParameter(p.name, p.annotation, p.default, (op,))
-                    )
-        for scope in sorted({*plan.children, *plan.upstream}):
-            contributions.extend(known[scope])
-        for parameter in contributions:
-            current = merged.get(parameter.name)
-            merged[parameter.name] = (
-                parameter
-                if current is None
-                else _merge_parameter(plan.scope, current, parameter)
-            )
-        return tuple(sorted(merged.values(), key=lambda p: (not p.required, p.name)))
-
-    def _definition(
-        self, plan: _FlowPlan, parameters: tuple[FlowParameter, ...]
-    ) -> FlowDefinition:
-        units: dict[str, Unit] = {}
-        for producer_scope, needs in plan.upstream.items():
-            name = flow_name(producer_scope)
-            units[name] = Unit("upstream", name, needs=tuple(sorted(needs)))
-        for child in plan.children:
-            after = tuple(sorted(flow_name(s) for s in plan.waits.get(child, ())))
-            units[flow_name(child)] = Unit("subflow", flow_name(child), after=after)
-        for op in plan.direct_operations():
+    def _flow(self, scope: str, operations: list[str]) -> FlowDefinition:
+        inside = set(operations)
+        upstream = self._upstream_of(inside)
+        supplying = self._supplying_parameters(scope, inside, upstream)
+        skipped_when_given = self._skip_conditions(inside, upstream, supplying)
+        steps = []
+        for op in sorted(inside | upstream, key=self._position.__getitem__):
+            node = self.graph.operations[op]
             arguments = tuple(
                 Argument(
                     b.parameter.name,
                     tuple(
-                        Source(self._source_unit(plan.scope, p), p) for p in b.producers
+                        Source(
+                            producer,
+                            supplying.get(producer) if op in inside else None,
+                            self.graph.operations[producer].mapped,
+                        )
+                        for producer in b.producers
                     ),
                     b.parameter.many,
+                    b.parameter.field,
                 )
-                for b in self.graph.operations[op].bindings
+                for b in node.bindings
             )
-            units[op] = Unit("operation", op, arguments=arguments)
-
-        order = nx.DiGraph()
-        order.add_nodes_from(units)
-        for unit in units.values():
-            order.add_edges_from((before, unit.name) for before in unit.after)
-            order.add_edges_from(
-                (s.unit, unit.name) for a in unit.arguments for s in a.sources
+            steps.append(
+                Step(
+                    op,
+                    arguments,
+                    upstream=op in upstream,
+                    skipped_when_given=skipped_when_given.get(op, ()),
+                )
             )
-        ranked = nx.lexicographical_topological_sort(
-            order, key=lambda n: (units[n].kind != "upstream", n)
-        )
-        members = set(plan.members)
-        dependencies = {
-            op: tuple(p for p in self.graph.operations[op].upstream if p in members)
-            for op in plan.members
-        }
+        name = flow_name(scope)
         return FlowDefinition(
-            name=flow_name(plan.scope),
-            scope=plan.scope,
-            standalone="." not in plan.scope and plan.scope in self.graph.operations,
-            module=_module_of(plan.scope, self.graph),
-            operations=tuple(plan.members),
-            units=tuple(units[name] for name in ranked),
-            parameters=parameters,
-            dependencies=MappingProxyType(dependencies),
+            name=name,
+            scope=scope,
+            standalone="." not in scope and scope in self.graph.operations,
+            module=_module_of(scope, self.graph),
+            operations=tuple(operations),
+            steps=tuple(steps),
+            parameters=self._parameters(scope, steps, supplying),
+            task_runner=self.task_runners.for_flow(name),
         )
 
-    def _source_unit(self, scope: str, producer: str) -> str:
-        if producer == scope or is_within(producer, scope):
-            return _unit_key(scope, producer)
-        return flow_name(self._owner(producer))
+    def _upstream_of(self, inside: set[str]) -> set[str]:
+        """Outside operations the flow needs: producers of its inputs, transitively."""
+        pending = [
+            p
+            for op in inside
+            for p in self.graph.operations[op].upstream
+            if p not in inside
+        ]
+        needed: set[str] = set()
+        while pending:
+            op = pending.pop()
+            if op in needed:
+                continue
+            needed.add(op)
+            pending.extend(
+                p for p in self.graph.operations[op].upstream if p not in inside
+            )
+        return needed
+
+    def _supplying_parameters(
+        self, scope: str, inside: set[str], upstream: set[str]
+    ) -> dict[str, str]:
+        """Upstream operation → the flow parameter that may replace its output."""
+        feeding = sorted(
+            {
+                p
+                for op in inside
+                for p in self.graph.operations[op].upstream
+                if p in upstream
+            }
+        )
+        by_model: dict[str, list[str]] = defaultdict(list)
+        for producer in feeding:
+            by_model[self.graph.operations[producer].output or ""].append(producer)
+        names = {}
+        for model, producers in by_model.items():
+            base = snake_case(model)
+            for producer in producers:
+                names[producer] = (
+                    base if len(producers) == 1 else f"{base}_from_{_ident(producer)}"
+                )
+        return names
+
+    def _skip_conditions(
+        self, inside: set[str], upstream: set[str], supplying: Mapping[str, str]
+    ) -> dict[str, tuple[str, ...]]:
+        """Upstream operation → the parameters that, all given, make it unneeded."""
+        serves: dict[str, set[str]] = defaultdict(set)
+        for producer, parameter in supplying.items():
+            pending = [producer]
+            while pending:
+                op = pending.pop()
+                if parameter in serves[op]:
+                    continue
+                serves[op].add(parameter)
+                pending.extend(
+                    p for p in self.graph.operations[op].upstream if p in upstream
+                )
+        return {op: tuple(sorted(parameters)) for op, parameters in serves.items()}
+
+    def _parameters(
+        self, scope: str, steps: Iterable[Step], supplying: Mapping[str, str]
+    ) -> tuple[FlowParameter, ...]:
+        merged: dict[str, FlowParameter] = {}
+        for step in steps:
+            for binding in self.graph.operations[step.operation].bindings:
+                if not binding.is_flow_parameter:
+                    continue
+                p = binding.parameter
+                new = FlowParameter(p.name, p.annotation, p.default, (step.operation,))
+                current = merged.get(p.name)
+                merged[p.name] = (
+                    new if current is None else _merge_parameter(scope, current, new)
+                )
+        plain = sorted(merged.values(), key=lambda p: (not p.required, p.name))
+        optional = []
+        for producer, name in sorted(supplying.items(), key=lambda item: item[1]):
+            if name in merged:
+                raise GraphError(
+                    f"flow {flow_name(scope)!r} has a parameter {name!r} and takes "
+                    f"{self.graph.operations[producer].output} from {producer!r} under "
+                    f"the same name; rename the parameter"
+                )
+            node = self.graph.operations[producer]
+            model: Any = self.graph.models[node.output or ""].cls
+            annotation = (list[model] if node.mapped else model) | None
+            optional.append(FlowParameter(name, annotation, None, (), producer))
+        return (*plain, *optional)
 
 
-class _FlowPlan:
-    """Mutable working state for one flow while the compiler wires edges."""
-
-    def __init__(self, scope: str) -> None:
-        self.scope = scope
-        self.members: list[str] = []
-        self.children: list[str] = []
-        self.upstream: dict[str, set[str]] = defaultdict(set)  # producing scope → ops
-        self.waits: dict[str, set[str]] = defaultdict(set)  # unit scope → source scopes
-
-    def direct_operations(self) -> list[str]:
-        if self.members == [self.scope]:
-            return [self.scope]
-        depth = self.scope.count(".") + 1
-        return [op for op in self.members if op.count(".") == depth]
+def snake_case(name: str) -> str:
+    """``CleanedJobs`` → ``cleaned_jobs``, ``HTTPLog`` → ``http_log``."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return words.lower()
 
 
-def _unit_of(scope: str, operation: str) -> str:
-    """The scope-level name of the unit of ``scope`` that contains ``operation``."""
-    if operation == scope:
-        return operation
-    depth = scope.count(".") + 2
-    return ".".join(operation.split(".")[:depth])
-
-
-def _unit_key(scope: str, operation: str) -> str:
-    """Unit name used in FlowDefinition: the op itself or the child flow's name."""
-    unit = _unit_of(scope, operation)
-    return unit if unit == operation else flow_name(unit)
+def _ident(name: str) -> str:
+    return name.replace(".", "_")
 
 
 def _module_of(scope: str, graph: DataFlowGraph) -> str:
@@ -313,23 +346,6 @@ def _check_names(operations: tuple[str, ...], namespaces: tuple[str, ...]) -> No
                 f"{other!r} and {scope!r} would both generate the flow "
                 f"{flow_name(scope)!r}; rename one of them"
             )
-
-
-def _flow_order(calls: nx.DiGraph) -> list[str]:
-    try:
-        return list(nx.topological_sort(calls))
-    except nx.NetworkXUnfeasible:
-        pass  # only now pay for finding the cycle, to report it
-    cycle = nx.find_cycle(calls)
-    path = [flow_name(cycle[0][0]), *(flow_name(callee) for _, callee in cycle)]
-    raise CycleError.from_path(
-        "flows",
-        path,
-        "the operations are acyclic, but each of these flows would have to run the "
-        "next one first (a flow runs its sub-namespaces and the flows producing its "
-        "inputs); move the producing operation into its own namespace or next to its "
-        "consumers",
-    )
 
 
 def _merge_parameter(

@@ -51,6 +51,13 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                     "timeout": op.spec.timeout,
                 },
                 "tags": list(op.spec.tags),
+                "map_over": None
+                if op.spec.map_over is None
+                else {
+                    "parameter": op.spec.map_over[0],
+                    "source": f"{op.spec.map_over[1]}.{op.spec.map_over[2]}",
+                    "max_concurrency": op.spec.max_concurrency,
+                },
             }
             for name, op in graph.operations.items()
         ],
@@ -70,8 +77,8 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "module": flow.module,
                 "standalone": flow.standalone,
                 "operations": list(flow.operations),
-                "subflows": sorted(u.name for u in flow.units if u.kind == "subflow"),
-                "upstream": sorted(u.name for u in flow.units if u.kind == "upstream"),
+                "upstream": list(flow.upstream),
+                "task_runner": flow.task_runner,
                 "parameters": [parameter_json(p) for p in flow.parameters],
             }
             for flow in orchestration.flows.values()
@@ -89,6 +96,8 @@ def parameter_json(parameter: FlowParameter) -> dict[str, Any]:
     if parameter.default is not EMPTY:
         data["default"] = to_jsonable_python(parameter.default, fallback=repr)
     data["operations"] = list(parameter.operations)
+    if parameter.supplies:
+        data["supplies"] = parameter.supplies
     return data
 
 

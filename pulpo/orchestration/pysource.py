@@ -94,46 +94,60 @@ def _string_literal(value: str | bytes) -> str:
 
 
 class Imports:
-    """Collects the imports of one module and gives each imported name a unique local name."""
+    """Collects the imports of one module and gives each imported name a local name
+    that no reserved name (a parameter, a generated definition) shadows."""
 
     def __init__(self, reserved: set[str] | None = None) -> None:
         self._names: dict[tuple[str, str], str] = {}
-        self._modules: set[str] = set()
+        self._modules: dict[str, str] = {}
         self._taken: set[str] = set(reserved or ())
 
     def name(self, module: str, attribute: str, prefer: str | None = None) -> str:
         """Import ``attribute`` from ``module``; return the name to use in code."""
         key = (module, attribute)
         if key not in self._names:
-            base = prefer or attribute
-            local, counter = base, 2
-            while local in self._taken:
-                local = f"{base}_{counter}"
-                counter += 1
-            self._taken.add(local)
-            self._names[key] = local
+            self._names[key] = self._claim(prefer or attribute)
         return self._names[key]
 
     def module(self, module: str) -> str:
-        """``import module``; return the name to use in code."""
-        self._modules.add(module)
-        return module
+        """``import module`` (aliased if its name is taken); the name to use in code."""
+        if module not in self._modules:
+            top = module.split(".")[0]
+            self._modules[module] = (
+                module if "." in module or top not in self._taken else self._claim(top)
+            )
+            if "." not in module:
+                self._taken.add(top)
+        return self._modules[module]
+
+    def reserve(self, name: str) -> str:
+        """Claim a module-level name for a generated definition (made unique)."""
+        return self._claim(name)
 
     def taken(self) -> set[str]:
         return set(self._taken)
 
     def statements(self) -> list[str]:
-        """Import statements, sorted as isort does: plain imports, then from-imports."""
-        grouped: dict[str, list[str]] = defaultdict(list)
-        for (module, attribute), local in self._names.items():
-            entry = attribute if local == attribute else f"{attribute} as {local}"
-            grouped[module].append(entry)
-        plain = [f"import {module}" for module in sorted(self._modules)]
+        """One import statement per line, sorted; ruff groups and wraps them."""
+        plain = [
+            f"import {module}" if local == module else f"import {module} as {local}"
+            for module, local in sorted(self._modules.items())
+        ]
         froms = [
-            format_import(module, sorted(grouped[module], key=_isort_key))
-            for module in sorted(grouped)
+            f"from {module} import {attribute}"
+            if local == attribute
+            else f"from {module} import {attribute} as {local}"
+            for (module, attribute), local in sorted(self._names.items())
         ]
         return plain + froms
+
+    def _claim(self, base: str) -> str:
+        local, counter = base, 2
+        while local in self._taken or keyword.iskeyword(local):
+            local = f"{base}_{counter}"
+            counter += 1
+        self._taken.add(local)
+        return local
 
 
 def import_sections(statements: list[str], first_party: set[str]) -> list[list[str]]:

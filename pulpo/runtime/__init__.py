@@ -4,16 +4,27 @@ Kept small and free of Prefect imports at module level: generated code brings Pr
 """
 
 from pulpo.runtime.database import init_documents
-from pulpo.runtime.graph import OperationFailed, OperationGraph, UpstreamFailed
 from pulpo.runtime.outputs import default_of, validate_output
 from pulpo.runtime.script import run_script
+from pulpo.runtime.task_runners import dask_cluster, process_pool
+from pulpo.runtime.tasks import (
+    OperationFailed,
+    gather_limited,
+    run_coroutine,
+    run_submitted,
+    run_task,
+)
 
 __all__ = [
     "OperationFailed",
-    "OperationGraph",
-    "UpstreamFailed",
+    "dask_cluster",
     "default_of",
+    "gather_limited",
     "init_documents",
+    "process_pool",
+    "run_coroutine",
     "run_script",
+    "run_submitted",
+    "run_task",
     "validate_output",
 ]

@@ -157,7 +157,9 @@ def project_services(
 
 def prefect_environment(project: Project, settings: ServiceSettings) -> dict[str, str]:
     """Prefect settings shared by the server, the worker and pulpo's own runs."""
+    dask = project.config.get("dask_address")
     return {
+        **({"PULPO_DASK_ADDRESS": str(dask)} if dask else {}),
         "PREFECT_HOME": str(project.run_cache / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # Flow results are stored as files so that whoever started a run can read them.

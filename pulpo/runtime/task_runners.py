@@ -1,0 +1,76 @@
+"""The task runners a generated flow can use: ``processes`` and ``dask``.
+
+``threads`` needs none: its tasks run on the flow's own event loop (sync operations in
+worker threads), which costs less per task than any pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from typing import Any
+
+from pulpo.errors import RunError
+
+DASK_ADDRESS = "PULPO_DASK_ADDRESS"
+_LOCK = threading.Lock()
+_CLUSTER: Any = None
+
+
+def process_pool() -> Any:
+    """Prefect's process pool: one worker process per core, for CPU-bound Python."""
+    from prefect.task_runners import ProcessPoolTaskRunner
+
+    return ProcessPoolTaskRunner()
+
+
+def dask_cluster() -> Any:
+    """A Dask task runner: the cluster at ``PULPO_DASK_ADDRESS`` if set, else one
+    local cluster of processes per Python process, started on first use and reused
+    by every later flow run of that process.
+
+    Raises:
+        RunError: prefect-dask is not installed.
+    """
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise RunError(
+            "task_runner = \"dask\" needs prefect-dask; install it with "
+            "`pip install 'pulpo[dask]'`"
+        ) from None
+
+    class SharedClusterDaskTaskRunner(DaskTaskRunner):  # type: ignore[misc]
+        """Connects to the configured scheduler or to this process's local cluster."""
+
+        def __enter__(self) -> Any:
+            address = os.environ.get(DASK_ADDRESS)
+            if address:
+                self.address = address
+            elif self._cluster is None and self.address is None:
+                self._cluster = _local_cluster()
+            runner = super().__enter__()
+            try:
+                self.client  # connect now, not at the first submission
+            except OSError as error:  # the scheduler did not answer
+                raise RunError(
+                    f"cannot reach the Dask scheduler at {self.address}: {error}; start "
+                    f"it, or unset dask_address ({DASK_ADDRESS}) to use a local cluster"
+                ) from None
+            return runner
+
+    return SharedClusterDaskTaskRunner(client_kwargs={"timeout": 10})
+
+
+def _local_cluster() -> Any:
+    global _CLUSTER
+    with _LOCK:
+        if _CLUSTER is None:
+            from distributed import LocalCluster
+
+            _CLUSTER = LocalCluster(
+                processes=True, threads_per_worker=1, dashboard_address=None
+            )
+            atexit.register(_CLUSTER.close)
+        return _CLUSTER

@@ -1,0 +1,132 @@
+"""What generated flow bodies call to run an operation's task and name its failure.
+
+``run_task`` awaits an async task on the flow's own event loop (the default,
+``threads``: sync functions run in worker threads). ``run_submitted`` hands the task
+to the flow's task runner (``processes``, ``dask``) and awaits its future without
+blocking the loop. Both raise :class:`OperationFailed` naming the operation, so that a
+dependent that awaited the failure re-raises the same, already named, error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import threading
+from collections.abc import Awaitable, Coroutine, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from pulpo.errors import RunError
+from pulpo.runtime.database import init_documents
+
+if TYPE_CHECKING:
+    from prefect import Task
+    from prefect.futures import PrefectFuture
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_THREAD = threading.local()
+
+
+class OperationFailed(RunError):
+    """An operation raised (or timed out); ``operation`` names it, ``error`` is why."""
+
+    def __init__(self, operation: str, error: BaseException) -> None:
+        self.operation = operation
+        self.error = error
+        super().__init__(f"operation {operation!r} failed: {_describe(error)}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.operation, self.error))
+
+
+async def run_task(
+    task: Task[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+) -> R:
+    """Run an async Prefect task in this flow run and return its result."""
+    try:
+        return await task(*args, **kwargs)
+    except OperationFailed:
+        raise
+    except Exception as error:
+        raise OperationFailed(task.name, error) from error
+
+
+async def run_submitted(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+    """Submit a task to the flow's task runner and await its result."""
+    try:
+        future = task.submit(*args, **kwargs)
+        await _settled(future)
+        return future.result()
+    except OperationFailed:
+        raise
+    except Exception as error:
+        raise OperationFailed(task.name, error) from error
+
+
+async def gather_limited(
+    calls: Iterable[Awaitable[R]], limit: int | None = None
+) -> list[R]:
+    """Await every call, at most ``limit`` at a time; results in the calls' order.
+
+    Every call runs to its end even when one fails; then the first failure is raised.
+    """
+    semaphore = asyncio.Semaphore(limit) if limit else None
+
+    async def bounded(call: Awaitable[R]) -> R:
+        if semaphore is None:
+            return await call
+        async with semaphore:
+            return await call
+
+    outcomes = await asyncio.gather(
+        *(bounded(call) for call in calls), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(outcomes)  # type: ignore[arg-type]
+
+
+def run_coroutine(
+    coroutine: Coroutine[Any, Any, R], documents: Sequence[type[Any]] = ()
+) -> R:
+    """Run an async operation from a synchronous task (a task runner's worker).
+
+    Each worker thread keeps one event loop, so clients such as Beanie's are set up
+    once per thread and process, not once per call.
+    """
+    runner: asyncio.Runner | None = getattr(_THREAD, "runner", None)
+    if runner is None:
+        runner = _THREAD.runner = asyncio.Runner()
+
+    async def with_documents() -> R:
+        if documents:
+            await init_documents(documents)
+        return await coroutine
+
+    return runner.run(with_documents())
+
+
+async def _settled(future: PrefectFuture[Any]) -> None:
+    """Wait for a Prefect future without holding a thread."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object) -> None:
+        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    future.add_done_callback(wake)
+    await done
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}"
+    if type(error).__name__ == "CollectionWasNotInitialized":
+        text += " (Beanie is not initialised: run `pulpo up` or set MONGODB_URL)"
+    if isinstance(error, pickle.PicklingError) or "pickle" in str(error).lower():
+        text += (
+            " (values passed to and returned from tasks that run in other processes "
+            "must pickle: return plain data or pydantic models)"
+        )
+    return text
