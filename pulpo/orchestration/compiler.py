@@ -112,8 +112,14 @@ class TaskRunnerConfig:
     default: TaskRunnerName = "threads"
     per_flow: Mapping[str, TaskRunnerName] = field(default_factory=dict)
 
-    def for_flow(self, name: str) -> TaskRunnerName:
-        return self.per_flow.get(name, self.default)
+    def for_scope(self, scope: str) -> TaskRunnerName:
+        """The runner of the flow of ``scope``, else of its nearest enclosing one."""
+        parts = scope.split(".")
+        for depth in range(len(parts), 0, -1):
+            runner = self.per_flow.get(flow_name(".".join(parts[:depth])))
+            if runner is not None:
+                return runner
+        return self.default
 
 
 @dataclass(frozen=True)
@@ -220,7 +226,7 @@ class OrchestrationCompiler:
             operations=tuple(operations),
             steps=tuple(steps),
             parameters=self._parameters(scope, steps, supplying),
-            task_runner=self.task_runners.for_flow(name),
+            task_runner=self.task_runners.for_scope(scope),
         )
 
     def _upstream_of(self, inside: set[str]) -> set[str]:
@@ -292,6 +298,13 @@ class OrchestrationCompiler:
                 if not binding.is_flow_parameter:
                     continue
                 p = binding.parameter
+                if p.name.startswith("_"):
+                    raise GraphError(
+                        f"parameter {p.name!r} of {step.operation!r} would be a "
+                        f"parameter of {flow_name(scope)!r}, and Prefect rejects "
+                        f"flow parameters whose names start with an underscore; "
+                        f"rename it"
+                    )
                 new = FlowParameter(p.name, p.annotation, p.default, (step.operation,))
                 current = merged.get(p.name)
                 merged[p.name] = (

@@ -7,6 +7,7 @@ worker threads), which costs less per task than any pool.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import threading
 from typing import Any
@@ -45,6 +46,8 @@ def dask_cluster() -> Any:
         """Connects to the configured scheduler or to this process's local cluster."""
 
         def __enter__(self) -> Any:
+            if _inside_dask_worker():  # a task's own context: Prefect's default
+                return super().__enter__()
             address = os.environ.get(DASK_ADDRESS)
             if address:
                 self.address = address
@@ -63,6 +66,16 @@ def dask_cluster() -> Any:
     return SharedClusterDaskTaskRunner(client_kwargs={"timeout": 10})
 
 
+def _inside_dask_worker() -> bool:
+    from distributed import get_worker
+
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
 def _local_cluster() -> Any:
     global _CLUSTER
     with _LOCK:
@@ -70,7 +83,10 @@ def _local_cluster() -> Any:
             from distributed import LocalCluster
 
             _CLUSTER = LocalCluster(
-                processes=True, threads_per_worker=1, dashboard_address=None
+                processes=True,
+                threads_per_worker=1,
+                dashboard_address=":0",
+                silence_logs=logging.WARNING,
             )
             atexit.register(_CLUSTER.close)
         return _CLUSTER

@@ -150,3 +150,57 @@ def test_unresolvable_annotations_are_reported() -> None:
 
     with pytest.raises(DefinitionError, match="cannot resolve the annotations"):
         analyze(op)
+
+
+def test_a_fan_out_maps_over_a_list_field_of_its_producers_output() -> None:
+    @operation(name="parsing.score", map_over={"item": "Raw.items"}, outputs=Report)
+    def score(item: str, top: int = 3) -> Report: ...
+
+    @operation(name="parsing.total", inputs=Report, outputs=Clean)
+    def total(reports: list[Report]) -> Clean: ...
+
+    graph = analyze(fetch_stepstone, score, total)
+    node = graph.operations["parsing.score"]
+    assert node.mapped and node.upstream == ("scraping.stepstone.fetch",)
+    (item,) = [b for b in node.bindings if b.parameter.name == "item"]
+    assert (item.parameter.model, item.parameter.field) == ("Raw", "items")
+    assert graph.operations["parsing.total"].upstream == ("parsing.score",)
+
+
+def test_a_fan_out_item_type_must_match_the_list_field() -> None:
+    @operation(name="parsing.score", map_over={"item": "Raw.items"})
+    def score(item: int) -> None: ...
+
+    with pytest.raises(DefinitionError, match="annotated int but Raw.items holds str"):
+        analyze(fetch_stepstone, score)
+
+
+def test_a_fan_out_over_a_missing_field_suggests_the_right_one() -> None:
+    @operation(name="parsing.score", map_over={"item": "Raw.itms"})
+    def score(item: str) -> None: ...
+
+    with pytest.raises(DefinitionError, match="did you mean 'items'"):
+        analyze(fetch_stepstone, score)
+
+
+def test_a_single_value_parameter_cannot_take_a_fan_out_output() -> None:
+    @operation(name="parsing.score", map_over={"item": "Raw.items"}, outputs=Report)
+    def score(item: str) -> Report: ...
+
+    @operation(name="parsing.total", inputs=Report, outputs=Clean)
+    def total(report: Report) -> Clean: ...
+
+    with pytest.raises(GraphError, match="annotate it list\\[Report\\]"):
+        analyze(fetch_stepstone, score, total)
+
+
+def test_map_over_is_checked_when_the_decorator_runs() -> None:
+    with pytest.raises(DefinitionError, match="does not have"):
+
+        @operation(name="a.b", map_over={"missing": "Raw.items"})
+        def b(item: str) -> None: ...
+
+    with pytest.raises(DefinitionError, match="Datamodel.field"):
+        operation(name="a.c", map_over={"item": "Raw"})
+    with pytest.raises(DefinitionError, match="max_concurrency limits a fan-out"):
+        operation(name="a.d", max_concurrency=2)

@@ -1,9 +1,13 @@
 import pytest
 
-from pulpo import CycleError, GraphError, operation
+from pulpo import GraphError, ProjectError, operation
 from pulpo.analysis.dataflow import DataFlowAnalyzer
 from pulpo.decorators import datamodel_spec, operation_spec
-from pulpo.orchestration.compiler import Orchestration, OrchestrationCompiler, Unit
+from pulpo.orchestration.compiler import (
+    Orchestration,
+    OrchestrationCompiler,
+    TaskRunnerConfig,
+)
 from tests.models import Clean, Raw, Report
 
 
@@ -35,62 +39,36 @@ def count(clean: Clean, top: int = 3) -> Report: ...
 def ping() -> None: ...
 
 
-def units(orchestration: Orchestration, flow: str) -> list[Unit]:
-    return list(orchestration.flows[flow].units)
+def steps(orchestration: Orchestration, flow: str) -> list[tuple[str, bool]]:
+    """(operation, upstream) for every step of ``flow``, in run order."""
+    return [(s.operation, s.upstream) for s in orchestration.flows[flow].steps]
 
 
-def test_every_namespace_and_standalone_operation_gets_a_flow() -> None:
-    result = compile_ops(fetch_stepstone, fetch_linkedin, merge, count, ping)
-    assert list(result.flows) == [
-        "parsing_flow",
-        "ping_flow",
-        "scraping_flow",
-        "scraping_linkedin_flow",
-        "scraping_stepstone_flow",
-    ]
-    assert {m: [f.name for f in flows] for m, flows in result.modules.items()} == {
-        "parsing_flow": ["parsing_flow"],
-        "scraping_flow": [
-            "scraping_flow",
-            "scraping_linkedin_flow",
-            "scraping_stepstone_flow",
-        ],
-        "standalones": ["ping_flow"],
-    }
-    assert result.flows["ping_flow"].standalone
-    assert result.flow_of("scraping.merge").name == "scraping_flow"
-
-
-def test_a_namespace_flow_runs_sub_namespaces_as_subflows_and_its_own_operations_as_tasks() -> (
+def test_a_namespace_flow_runs_every_operation_of_its_subtree_as_its_own_tasks() -> (
     None
 ):
-    flow = compile_ops(fetch_stepstone, fetch_linkedin, merge).flows["scraping_flow"]
-    assert [(u.kind, u.name) for u in flow.units] == [
-        ("subflow", "scraping_linkedin_flow"),
-        ("subflow", "scraping_stepstone_flow"),
-        ("operation", "scraping.merge"),
+    result = compile_ops(fetch_stepstone, fetch_linkedin, merge)
+    flow = result.flows["scraping_flow"]
+    assert sorted(steps(result, "scraping_flow")) == [
+        ("scraping.linkedin.fetch", False),
+        ("scraping.merge", False),
+        ("scraping.stepstone.fetch", False),
     ]
-    (merge_unit,) = [u for u in flow.units if u.kind == "operation"]
-    sources = {
-        a.parameter: [(s.unit, s.operation) for s in a.sources]
-        for a in merge_unit.arguments
-    }
+    assert flow.steps[-1].operation == "scraping.merge"  # after what it consumes
+    (merge_step,) = [s for s in flow.steps if s.operation == "scraping.merge"]
+    sources = {a.parameter: [s.operation for s in a.sources] for a in merge_step.arguments}
     assert sources == {
-        "stepstone": [("scraping_stepstone_flow", "scraping.stepstone.fetch")],
-        "linkedin": [("scraping_linkedin_flow", "scraping.linkedin.fetch")],
+        "stepstone": ["scraping.stepstone.fetch"],
+        "linkedin": ["scraping.linkedin.fetch"],
     }
-    assert flow.operations == (
-        "scraping.linkedin.fetch",
-        "scraping.merge",
-        "scraping.stepstone.fetch",
-    )
-    assert flow.dependencies["scraping.merge"] == (
-        "scraping.linkedin.fetch",
-        "scraping.stepstone.fetch",
-    )
+    assert flow.upstream == ()
+    # Every namespace keeps its own flow.
+    assert steps(result, "scraping_stepstone_flow") == [
+        ("scraping.stepstone.fetch", False)
+    ]
 
 
-def test_parameters_are_merged_by_name_and_include_subflow_parameters() -> None:
+def test_parameters_are_merged_by_name_across_the_subtree() -> None:
     flow = compile_ops(fetch_stepstone, fetch_linkedin, merge).flows["scraping_flow"]
     assert [(p.name, p.default, p.operations) for p in flow.parameters] == [
         ("keywords", "python", ("scraping.linkedin.fetch", "scraping.stepstone.fetch")),
@@ -98,45 +76,116 @@ def test_parameters_are_merged_by_name_and_include_subflow_parameters() -> None:
     ]
 
 
-def test_a_flow_first_runs_the_flow_that_produces_its_outside_inputs() -> None:
-    result = compile_ops(fetch_stepstone, fetch_linkedin, merge, count)
+def test_a_flow_runs_only_the_upstream_operations_its_inputs_need() -> None:
+    @operation(name="scraping.extra", outputs=Report)
+    def extra() -> Report: ...
+
+    result = compile_ops(fetch_stepstone, fetch_linkedin, merge, extra, count)
     flow = result.flows["parsing_flow"]
-    assert [(u.kind, u.name, u.needs) for u in flow.units] == [
-        ("upstream", "scraping_flow", ("scraping.merge",)),
-        ("operation", "parsing.count", ()),
+    assert sorted(steps(result, "parsing_flow")) == [
+        ("parsing.count", False),
+        ("scraping.linkedin.fetch", True),
+        ("scraping.merge", True),
+        ("scraping.stepstone.fetch", True),
+    ]  # not scraping.extra: nothing in parsing needs it
+    assert flow.upstream == (
+        "scraping.linkedin.fetch",
+        "scraping.merge",
+        "scraping.stepstone.fetch",
+    )
+    assert all(s.skipped_when_given == ("clean",) for s in flow.steps if s.upstream)
+    assert [(p.name, p.required, p.supplies) for p in flow.parameters] == [
+        ("keywords", False, None),
+        ("limit", False, None),
+        ("top", False, None),
+        ("clean", False, "scraping.merge"),
     ]
-    assert [p.name for p in flow.parameters] == ["keywords", "limit", "top"]
+    assert flow.parameters[-1].annotation == Clean | None
+    (count_step,) = [s for s in flow.steps if not s.upstream]
+    (argument,) = [a for a in count_step.arguments if a.sources]
+    assert argument.sources[0].supplied_by == "clean"
 
 
-def test_a_sub_namespace_fed_by_a_sibling_waits_for_it() -> None:
+def test_a_sub_namespace_fed_by_a_sibling_runs_that_operation_as_upstream() -> None:
     @operation(name="scraping.linkedin.enrich", inputs=Raw, outputs=Clean)
     def enrich(stepstone: Raw) -> Clean: ...
 
     result = compile_ops(fetch_stepstone, enrich)
-    parent = {u.name: u for u in result.flows["scraping_flow"].units}
-    assert parent["scraping_linkedin_flow"].after == ("scraping_stepstone_flow",)
-    child = units(result, "scraping_linkedin_flow")
-    assert [(u.kind, u.name) for u in child] == [
-        ("upstream", "scraping_stepstone_flow"),
-        ("operation", "scraping.linkedin.enrich"),
+    assert steps(result, "scraping_linkedin_flow") == [
+        ("scraping.stepstone.fetch", True),
+        ("scraping.linkedin.enrich", False),
+    ]
+    assert sorted(steps(result, "scraping_flow")) == [
+        ("scraping.linkedin.enrich", False),
+        ("scraping.stepstone.fetch", False),
     ]
 
 
-def test_flows_that_would_run_each_other_fail_with_the_cycle() -> None:
+def test_inputs_that_cross_namespaces_both_ways_need_no_flow_to_run_another() -> None:
     @operation(name="scraping.seed", outputs=Raw)
     def seed() -> Raw: ...
 
     @operation(name="scraping.linkedin.enrich", inputs=Raw, outputs=Clean)
     def enrich(raw: Raw) -> Clean: ...
 
-    with pytest.raises(CycleError) as error:
-        compile_ops(seed, enrich)
-    message = str(error.value)
-    assert "flows form a cycle" in message
-    assert "scraping_flow → scraping_linkedin_flow → scraping_flow" in message or (
-        "scraping_linkedin_flow → scraping_flow → scraping_linkedin_flow" in message
+    @operation(name="scraping.report", inputs=Clean, outputs=Report)
+    def report(clean: Clean) -> Report: ...
+
+    result = compile_ops(seed, enrich, report)
+    assert steps(result, "scraping_flow") == [
+        ("scraping.seed", False),
+        ("scraping.linkedin.enrich", False),
+        ("scraping.report", False),
+    ]
+    assert steps(result, "scraping_linkedin_flow") == [
+        ("scraping.seed", True),
+        ("scraping.linkedin.enrich", False),
+    ]
+
+
+def test_an_input_taken_from_two_outside_producers_gets_a_parameter_for_each() -> None:
+    @operation(name="report", inputs=Raw, outputs=Report)
+    def report(raws: list[Raw]) -> Report: ...
+
+    flow = compile_ops(fetch_stepstone, fetch_linkedin, report).flows["report_flow"]
+    assert [(p.name, p.supplies) for p in flow.parameters if p.supplies] == [
+        ("raw_from_scraping_linkedin_fetch", "scraping.linkedin.fetch"),
+        ("raw_from_scraping_stepstone_fetch", "scraping.stepstone.fetch"),
+    ]
+    skips = {s.operation: s.skipped_when_given for s in flow.steps if s.upstream}
+    assert skips == {
+        "scraping.linkedin.fetch": ("raw_from_scraping_linkedin_fetch",),
+        "scraping.stepstone.fetch": ("raw_from_scraping_stepstone_fetch",),
+    }
+
+
+def test_a_supplying_parameter_that_clashes_with_a_plain_one_is_rejected() -> None:
+    @operation(name="parsing.count", inputs=Clean, outputs=Report)
+    def clashing(data: Clean, clean: int = 1) -> Report: ...
+
+    with pytest.raises(GraphError, match="has a parameter 'clean' and takes Clean"):
+        compile_ops(fetch_stepstone, fetch_linkedin, merge, clashing)
+
+
+def test_task_runners_come_from_the_config_and_apply_to_sub_namespaces() -> None:
+    graph = DataFlowAnalyzer(
+        [datamodel_spec(m) for m in (Raw, Clean, Report)],  # type: ignore[misc]
+        [operation_spec(f) for f in (fetch_stepstone, fetch_linkedin, merge, ping)],  # type: ignore[misc]
+    ).analyze()
+    config = TaskRunnerConfig(
+        "threads", {"scraping_flow": "processes", "scraping_linkedin_flow": "dask"}
     )
-    assert "operations are acyclic" in message
+    flows = OrchestrationCompiler(graph, config).compile().flows
+    assert {name: f.task_runner for name, f in flows.items()} == {
+        "ping_flow": "threads",
+        "scraping_flow": "processes",
+        "scraping_linkedin_flow": "dask",
+        "scraping_stepstone_flow": "processes",
+    }
+    with pytest.raises(ProjectError, match="did you mean 'scraping_flow'"):
+        OrchestrationCompiler(
+            graph, TaskRunnerConfig("threads", {"scrapping_flow": "dask"})
+        ).compile()
 
 
 def test_conflicting_parameter_types_are_rejected() -> None:
@@ -184,12 +233,20 @@ def test_names_that_collide_once_turned_into_flow_names_are_rejected() -> None:
         compile_ops(x, y)
 
 
-def test_standalone_operations_consuming_namespace_output_run_that_flow_first() -> None:
+def test_standalone_operations_run_the_upstream_operations_they_need() -> None:
     @operation(name="report", inputs=Clean, outputs=Report)
     def report(clean: Clean) -> Report: ...
 
     result = compile_ops(fetch_stepstone, fetch_linkedin, merge, report)
-    assert [(u.kind, u.name) for u in units(result, "report_flow")] == [
-        ("upstream", "scraping_flow"),
-        ("operation", "report"),
+    assert steps(result, "report_flow")[-2:] == [
+        ("scraping.merge", True),
+        ("report", False),
     ]
+
+
+def test_flow_parameters_starting_with_an_underscore_are_rejected() -> None:
+    @operation(name="a.one")
+    def one(_: int = 1) -> None: ...
+
+    with pytest.raises(GraphError, match="start with an underscore; rename it"):
+        compile_ops(one)
