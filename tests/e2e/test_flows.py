@@ -1,0 +1,225 @@
+"""Flows v2 end to end: the lab fixture run through the CLI against a Prefect server.
+
+Timing claims are checked with timestamps the operations write themselves
+(``lab/trace.py``), with margins that fail if the operations ran one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_pulpo
+
+pytestmark = pytest.mark.e2e
+
+LAB = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
+MYPY = str(Path(sys.executable).with_name("mypy"))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    project = tmp_path_factory.mktemp("lab") / "lab"
+    shutil.copytree(
+        LAB, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__")
+    )
+    return project
+
+
+def run(lab: Path, env: dict[str, str], flow: str, *params: str) -> dict:
+    args = [arg for param in params for arg in ("-p", param)]
+    result = run_pulpo("prefect", "run", flow, *args, cwd=lab, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def trace(log: Path) -> dict[str, dict]:
+    """What each operation logged, by name (the last line of each name)."""
+    if not log.exists():
+        return {}
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return {line["name"]: line for line in lines}
+
+
+def overlap(a: dict, b: dict) -> float:
+    return min(a["ended"], b["ended"]) - max(a["started"], b["started"])
+
+
+def test_sibling_and_nested_namespaces_run_at_the_same_time_in_one_flow_run(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "field_flow", f"log={log}", "delay=1.5")
+    assert sorted(result) == [
+        "field.combine",
+        "field.east.deep.probe",
+        "field.north.probe",
+        "field.south.probe",
+    ]
+    assert result["field.combine"] == {"sites": ["north", "south"], "total": 3}
+    ran = trace(log)
+    # Each probe takes 1.5 s; run one after another they could not overlap at all.
+    assert overlap(ran["north"], ran["south"]) > 1.0
+    assert overlap(ran["north"], ran["east"]) > 1.0
+    assert ran["combine"]["started"] >= max(
+        ran["north"]["ended"], ran["south"]["ended"]
+    )
+    assert len({line["pid"] for line in ran.values()}) == 1  # threads: one process
+
+
+def test_every_namespace_keeps_a_flow_of_its_own(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "field_east_deep_flow", f"log={log}", "delay=0.1")
+    assert list(result) == ["field.east.deep.probe"]
+    assert list(trace(log)) == ["east"]
+
+
+def test_a_flow_runs_only_the_upstream_operations_its_inputs_need(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "review_flow", f"log={log}", "delay=0.2")
+    assert result == {"review.judge": {"ok": True, "total": 3}}
+    # combine needs north and south; nothing in review needs east.
+    assert sorted(trace(log)) == ["combine", "judge", "north", "south"]
+
+
+def test_a_caller_can_supply_the_upstream_datamodel_and_skip_its_producers(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    survey = json.dumps({"sites": ["given"], "total": 1})
+    result = run(lab, server_env, "review_flow", f"log={log}", f"survey={survey}")
+    assert result == {"review.judge": {"ok": False, "total": 1}}
+    assert list(trace(log)) == ["judge"]
+
+
+def test_a_failure_stops_exactly_its_dependents_and_names_the_operation(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "faulty_flow",
+        "-p",
+        f"log={log}",
+        "-p",
+        "delay=1",
+        cwd=lab,
+        env=server_env,
+    )
+    assert result.returncode == 1
+    assert (
+        "error: flow 'faulty_flow' failed: operation 'faulty.broken' failed: "
+        "RuntimeError: the sensor is unplugged" in result.stderr
+    )
+    ran = trace(log)
+    assert "after" not in ran  # depends on the broken one
+    assert "slow" in ran  # independent: finished although broken failed first
+    assert ran["slow"]["ended"] > ran["broken"]["ended"]
+
+
+def test_fan_out_keeps_item_order_and_the_concurrency_limit(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "batch_flow", f"log={log}", "size=6", "delay=0.4")
+    assert [m["index"] for m in result["batch.measure"]] == [0, 1, 2, 3, 4, 5]
+    assert result["batch.summarize"] == {
+        "labels": ["S0", "S1", "S2", "S3", "S4", "S5"]
+    }
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    events = sorted(
+        [(c["started"], 1) for c in calls] + [(c["ended"], -1) for c in calls]
+    )
+    running, most = 0, 0
+    for _, change in events:
+        running += change
+        most = max(most, running)
+    assert most == 2  # in parallel, but never more than max_concurrency=2
+    # Later items are faster, so some finished before earlier ones.
+    ends = [c["index"] for c in sorted(calls, key=lambda c: c["ended"])]
+    assert ends != sorted(ends)
+
+
+def test_parameters_named_like_generated_code_reach_the_function_unchanged(
+    lab: Path, server_env: dict[str, str]
+) -> None:
+    result = run(lab, server_env, "names_flow", "asyncio=100", "task=300")
+    values = result["names.second"]["values"]
+    assert values["asyncio"] == 100 and values["task"] == 300
+    assert values["run_task"] == 4 and values["DOCUMENTS"] == 7
+    assert values["first_when_ready"] == 22 and values["second"] == 23
+
+
+def test_cpu_bound_operations_run_in_parallel_processes(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "cpu_pool_flow", f"log={log}", "seconds=1.5")
+    left, right = result["cpu.pool.left"], result["cpu.pool.right"]
+    assert left["pid"] != right["pid"]
+    # 1.5 s of CPU each on 2 cores: overlapping means two processes burned at once.
+    assert overlap(left, right) > 0.75
+    assert result["cpu.pool.join"]["pids"] == [left["pid"], right["pid"]]
+
+
+def test_dask_runs_tasks_on_a_local_cluster_of_processes(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "log"
+    result = run(lab, server_env, "cpu_dask_flow", f"log={log}", "seconds=1.5")
+    left, right = result["cpu.dask.left"], result["cpu.dask.right"]
+    assert left["pid"] != right["pid"]
+    assert overlap(left, right) > 0.75
+
+
+def test_an_unreachable_dask_scheduler_is_one_clear_error(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**server_env, "PULPO_DASK_ADDRESS": "tcp://127.0.0.1:9"}
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "cpu_dask_flow",
+        "-p",
+        f"log={tmp_path / 'log'}",
+        cwd=lab,
+        env=env,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in result.stderr
+
+
+def test_generated_flows_pass_mypy_and_a_miswired_copy_does_not(lab: Path) -> None:
+    built = run_pulpo("build", cwd=lab)
+    assert built.returncode == 0, built.stderr
+    command = [MYPY, "--ignore-missing-imports", "--no-incremental", "run_cache"]
+    command[-1] = "run_cache/orchestration"
+    checked = subprocess.run(command, cwd=lab, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout
+    module = lab / "run_cache" / "orchestration" / "review_flow.py"
+    source = module.read_text()
+    try:
+        # Hand the judge a Reading where it takes a Survey.
+        module.write_text(
+            source.replace(
+                "survey=survey if survey is not None else await field_combine",
+                "survey=await field_north_probe",
+            )
+        )
+        assert module.read_text() != source
+        broken = subprocess.run(command, cwd=lab, capture_output=True, text=True)
+        assert broken.returncode == 1
+        assert 'incompatible type "Reading"; expected "Survey"' in broken.stdout
+    finally:
+        module.write_text(source)
