@@ -277,7 +277,9 @@ def _normalize_map_over(
             f"field it maps over, e.g. map_over={example}"
         )
     ((parameter, source),) = map_over.items()
-    model, dot, field = source.partition(".") if isinstance(source, str) else ("", "", "")
+    model, dot, field = (
+        source.partition(".") if isinstance(source, str) else ("", "", "")
+    )
     if not (
         isinstance(parameter, str)
         and dot

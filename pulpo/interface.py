@@ -366,7 +366,7 @@ def _check_task_runner_installed(orchestration: Orchestration) -> None:
     dask = sorted(n for n, f in orchestration.flows.items() if f.task_runner == "dask")
     if dask and importlib.util.find_spec("prefect_dask") is None:
         raise ProjectError(
-            f"{', '.join(dask)} use task_runner = \"dask\", which needs prefect-dask; "
+            f'{", ".join(dask)} use task_runner = "dask", which needs prefect-dask; '
             f"install it with `pip install 'pulpo[dask]'`"
         )
 

@@ -155,7 +155,9 @@ def _check_task_runners(config: Path, table: dict[str, Any]) -> None:
             f'"tcp://127.0.0.1:8786" (got {address!r})',
         )
     flows = table.get("flows", {})
-    if not isinstance(flows, dict) or not all(isinstance(t, dict) for t in flows.values()):
+    if not isinstance(flows, dict) or not all(
+        isinstance(t, dict) for t in flows.values()
+    ):
         raise ProjectError.bad_config(
             str(config),
             "flows must hold one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",

@@ -153,9 +153,7 @@ class DataFlowAnalyzer:
         edges: list[Edge] = []
         for name, spec in self._operations.items():
             bindings = tuple(
-                _bind(
-                    name, parameter, producers.get(parameter.model or "", []), mapped
-                )
+                _bind(name, parameter, producers.get(parameter.model or "", []), mapped)
                 for parameter in parameters[name]
             )
             nodes[name] = OperationNode(

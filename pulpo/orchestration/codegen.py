@@ -9,7 +9,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from types import CodeType
+from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from pulpo.analysis.dataflow import OperationNode
@@ -140,7 +140,9 @@ class PrefectCodeGenerator:
             documents_name = imports.reserve("DOCUMENTS")
         results = {f.name: imports.reserve(f"{_pascal(f.name)}Result") for f in flows}
         typed_dict = imports.name("typing", "TypedDict")
-        any_name = imports.name("typing", "Any") if any(f.upstream for f in flows) else ""
+        any_name = (
+            imports.name("typing", "Any") if any(f.upstream for f in flows) else ""
+        )
         asyncio_name = imports.module("asyncio")
         constants: dict[str, str] = {}
         tasks = [
@@ -239,7 +241,9 @@ class PrefectCodeGenerator:
             body = f"return {validate}({py_literal(spec.name)}, {returns}, {call})"
         init = ""
         if uses_documents and not submitted:
-            init = f"await {imports.name('pulpo.runtime', 'init_documents')}({documents})"
+            init = (
+                f"await {imports.name('pulpo.runtime', 'init_documents')}({documents})"
+            )
         return TaskView(
             function=function_name,
             decorator=imports.name("prefect", "task"),
@@ -261,7 +265,6 @@ class PrefectCodeGenerator:
         types: TypeRenderer,
         constants: dict[str, str],
     ) -> FlowView:
-        graph = self.orchestration.graph
         signature = []
         for p in flow.parameters:
             text = f"{p.name}: {types.render(p.annotation)}"
@@ -279,7 +282,9 @@ class PrefectCodeGenerator:
         )
         asyncio_name = imports.module("asyncio")
         gather = ""
-        if any(self.orchestration.graph.operations[s.operation].mapped for s in flow.steps):
+        if any(
+            self.orchestration.graph.operations[s.operation].mapped for s in flow.steps
+        ):
             gather = imports.name("pulpo.runtime", "gather_limited")
         # Locals may shadow imports the body does not use (user functions and models).
         local = _Locals(
@@ -360,7 +365,9 @@ class PrefectCodeGenerator:
         node = self.orchestration.graph.operations[step.operation]
         wired = [a for a in step.arguments if a.sources]
         if not wired:
-            arguments = ", ".join(f"{a.parameter}={a.parameter}" for a in step.arguments)
+            arguments = ", ".join(
+                f"{a.parameter}={a.parameter}" for a in step.arguments
+            )
             call = f"{runner}({', '.join([task, arguments] if arguments else [task])})"
             return StepView(variable, f"{asyncio_name}.create_task({call})")
         when_ready = local.claim(f"{variable}_when_ready")
@@ -410,7 +417,9 @@ class PrefectCodeGenerator:
         return f"[{', '.join(items)}]"
 
     @staticmethod
-    def _single(source: Source, variables: dict[str, str], supplied: dict[str, str]) -> str:
+    def _single(
+        source: Source, variables: dict[str, str], supplied: dict[str, str]
+    ) -> str:
         value = f"await {variables[source.operation]}"
         if source.supplied_by:
             name = source.supplied_by
@@ -494,23 +503,44 @@ def needs_database(orchestration: Orchestration, flow: str) -> list[str]:
 
 
 def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
-    """True when ``function``'s code names one of ``classes`` as a global.
+    """True when ``function``'s code names one of ``classes``.
 
-    Lets a flow insist on a database for operations that query Beanie documents
-    without exchanging them (e.g. an upsert that returns a summary).
+    Follows module attributes (``models.JobRecord``) and the helper functions of the
+    same package that it calls, so that a flow sets up the database for operations
+    that query Beanie documents without exchanging them.
     """
-    namespace = getattr(function, "__globals__", {})
-    codes = [getattr(function, "__code__", None)]
-    while codes:
-        code = codes.pop()
-        if code is None:
+    package = getattr(function, "__module__", "").split(".")[0]
+    seen: set[int] = set()
+    pending: list[Any] = [function]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
             continue
-        for name in code.co_names:
-            value = namespace.get(name)
-            # Identity, not hashing: module globals may be dicts, arrays, frames.
-            if any(value is cls for cls in classes):
-                return True
-        codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
+        seen.add(id(current))
+        namespace = getattr(current, "__globals__", {})
+        codes = [getattr(current, "__code__", None)]
+        while codes:
+            code = codes.pop()
+            if code is None:
+                continue
+            names = code.co_names
+            for name in names:
+                value = namespace.get(name)
+                # Identity, not hashing: module globals may be dicts, arrays, frames.
+                if any(value is cls for cls in classes):
+                    return True
+                if isinstance(value, ModuleType) and any(
+                    getattr(value, other, None) is cls
+                    for other in names
+                    for cls in classes
+                ):
+                    return True
+                if (
+                    isinstance(value, FunctionType)
+                    and value.__module__.split(".")[0] == package
+                ):
+                    pending.append(value)
+            codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
     return False
 
 

@@ -165,7 +165,8 @@ class OrchestrationCompiler:
         namespaces = self._parser.namespaces(operations)
         _check_names(operations, namespaces)
         members: dict[str, list[str]] = {
-            scope: [] for scope in [*namespaces, *(o for o in operations if "." not in o)]
+            scope: []
+            for scope in [*namespaces, *(o for o in operations if "." not in o)]
         }
         for op in operations:
             for scope in [*self._parser.parse(op).namespaces, op]:

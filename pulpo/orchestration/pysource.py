@@ -15,7 +15,6 @@ import math
 import sys
 import types
 import typing
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 

@@ -38,7 +38,7 @@ def dask_cluster() -> Any:
         from prefect_dask import DaskTaskRunner
     except ImportError:
         raise RunError(
-            "task_runner = \"dask\" needs prefect-dask; install it with "
+            'task_runner = "dask" needs prefect-dask; install it with '
             "`pip install 'pulpo[dask]'`"
         ) from None
 
@@ -55,7 +55,7 @@ def dask_cluster() -> Any:
                 self._cluster = _local_cluster()
             runner = super().__enter__()
             try:
-                self.client  # connect now, not at the first submission
+                _ = self.client  # connect now, not at the first submission
             except OSError as error:  # the scheduler did not answer
                 raise RunError(
                     f"cannot reach the Dask scheduler at {self.address}: {error}; start "

@@ -113,8 +113,12 @@ async def _settled(future: PrefectFuture[Any]) -> None:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[None] = loop.create_future()
 
+    def resolve() -> None:
+        if not done.done():
+            done.set_result(None)
+
     def wake(_: object) -> None:
-        loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+        loop.call_soon_threadsafe(resolve)
 
     future.add_done_callback(wake)
     await done

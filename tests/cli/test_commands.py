@@ -75,11 +75,13 @@ def test_graph_json_lists_operations_models_edges_and_flows(
         }
     ]
     parsing = next(f for f in data["flows"] if f["name"] == "parsing_flow")
-    assert parsing["upstream"] == ["scraping_flow"]
+    assert parsing["upstream"] == ["scraping.fetch"]  # the operation it needs
     assert [(p["name"], p["required"]) for p in parsing["parameters"]] == [
         ("strict", True),
         ("keywords", False),
+        ("raw", False),  # pass a Raw to skip scraping.fetch
     ]
+    assert parsing["parameters"][-1]["supplies"] == "scraping.fetch"
 
 
 def test_graph_mermaid_groups_namespaces(make_project: MakeProject) -> None:

@@ -121,9 +121,9 @@ def test_flows_using_documents_need_a_database(make_project: MakeProject) -> Non
         result, "flow 'store_flow' uses Beanie documents", "pulpo up", "MONGODB_URL"
     )
     generated = (root / "run_cache" / "orchestration" / "store_flow.py").read_text()
-    assert "await init_documents(DOCUMENTS)\n" in generated
+    assert "await init_documents(DOCUMENTS)\n" in generated  # in the task using Item
     other = (root / "run_cache" / "orchestration" / "other_flow.py").read_text()
-    assert "await init_documents(DOCUMENTS, required=False)" in other
+    assert "init_documents" not in other and "DOCUMENTS" not in other
 
 
 def test_api_key_is_created_once_and_private(make_project: MakeProject) -> None:

@@ -133,9 +133,7 @@ def test_fan_out_keeps_item_order_and_the_concurrency_limit(
     log = tmp_path / "log"
     result = run(lab, server_env, "batch_flow", f"log={log}", "size=6", "delay=0.4")
     assert [m["index"] for m in result["batch.measure"]] == [0, 1, 2, 3, 4, 5]
-    assert result["batch.summarize"] == {
-        "labels": ["S0", "S1", "S2", "S3", "S4", "S5"]
-    }
+    assert result["batch.summarize"] == {"labels": ["S0", "S1", "S2", "S3", "S4", "S5"]}
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     events = sorted(
         [(c["started"], 1) for c in calls] + [(c["ended"], -1) for c in calls]
@@ -223,3 +221,77 @@ def test_generated_flows_pass_mypy_and_a_miswired_copy_does_not(lab: Path) -> No
         assert 'incompatible type "Reading"; expected "Survey"' in broken.stdout
     finally:
         module.write_text(source)
+
+
+DOCUMENTS = """
+from beanie import Document
+from pydantic import BaseModel
+
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Note(Document):
+    text: str
+    loop: str
+
+    class Settings:
+        name = "notes"
+
+
+@datamodel
+class Saved(BaseModel):
+    count: int
+
+
+async def save(text: str) -> Saved:
+    import asyncio
+    import threading
+
+    loop = f"{threading.get_ident()}:{id(asyncio.get_running_loop())}"
+    await Note(text=text, loop=loop).insert()
+    return Saved(count=await Note.find(Note.text == text).count())
+
+
+@operation(name="notes.threads.save", outputs=Saved)
+async def save_in_threads(text: str) -> Saved:
+    return await save(text)
+
+
+@operation(name="notes.pool.save", outputs=Saved)
+async def save_in_pool(text: str) -> Saved:
+    return await save(text)
+"""
+
+
+def test_beanie_documents_work_from_threads_and_from_other_processes(
+    make_project, server_env: dict[str, str]
+) -> None:
+    from tests.e2e.conftest import free_port
+
+    root = make_project(
+        ops=DOCUMENTS,
+        pyproject=(
+            '[project]\nname = "app"\nversion = "0"\n\n[tool.pulpo]\n'
+            'modules = ["app.ops"]\n\n[tool.pulpo.flows.notes_pool_flow]\n'
+            'task_runner = "processes"\n'
+        ),
+    )
+    env = {
+        **server_env,
+        "PULPO_DB_PORT": str(free_port()),
+        "PULPO_DATABASE": "notes_test",
+        "MONGODB_URL": "",
+    }
+    started = run_pulpo("db", "start", cwd=root, env=env)
+    assert started.returncode == 0, started.stderr
+    try:
+        first = run(root, env, "notes_threads_flow", "text=from-threads")
+        assert first == {"notes.threads.save": {"count": 1}}
+        pooled = run(root, env, "notes_pool_flow", "text=from-a-process")
+        assert pooled == {"notes.pool.save": {"count": 1}}
+        again = run(root, env, "notes_pool_flow", "text=from-a-process")
+        assert again == {"notes.pool.save": {"count": 2}}
+    finally:
+        stopped = run_pulpo("down", cwd=root, env=env)
+        assert stopped.returncode == 0, stopped.stderr

@@ -90,8 +90,8 @@ def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
     operations = project / "jobhunter" / "operations.py"
     operations.write_text(
         operations.read_text().replace(
-            "def summarize(parsed: ParsedJobs, top: int = 3)",
-            "def summarize(parsed: ParsedJobs, top: int = 5)",
+            "def summarize(parsed: list[PostingSkills], top: int = 3)",
+            "def summarize(parsed: list[PostingSkills], top: int = 5)",
         )
     )
     result = run_pulpo("build", cwd=project)

@@ -56,7 +56,9 @@ def test_a_namespace_flow_runs_every_operation_of_its_subtree_as_its_own_tasks()
     ]
     assert flow.steps[-1].operation == "scraping.merge"  # after what it consumes
     (merge_step,) = [s for s in flow.steps if s.operation == "scraping.merge"]
-    sources = {a.parameter: [s.operation for s in a.sources] for a in merge_step.arguments}
+    sources = {
+        a.parameter: [s.operation for s in a.sources] for a in merge_step.arguments
+    }
     assert sources == {
         "stepstone": ["scraping.stepstone.fetch"],
         "linkedin": ["scraping.linkedin.fetch"],

@@ -35,10 +35,11 @@ class CleanedJobs(BaseModel):
 
 
 @datamodel
-class ParsedJobs(BaseModel):
-    """Each posting's URL with the skills its title mentions."""
+class PostingSkills(BaseModel):
+    """One posting's URL with the skills its title mentions."""
 
-    skills_by_url: dict[str, list[str]]
+    url: str
+    skills: list[str]
 
 
 @datamodel

@@ -16,7 +16,7 @@ from jobhunter.models import (
     HealthStatus,
     JobPosting,
     JobRecord,
-    ParsedJobs,
+    PostingSkills,
     RawJobs,
     SkillReport,
     StoredJobs,
@@ -84,24 +84,24 @@ def merge(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJobs:
     )
 
 
-@operation(name="parsing.skills.extract", inputs=CleanedJobs, outputs=ParsedJobs)
-async def extract_skills(jobs: CleanedJobs) -> ParsedJobs:
-    """Find known skills in each title."""
-    return ParsedJobs(
-        skills_by_url={
-            p.url: [s for s in SKILLS if s in p.title.lower()] for p in jobs.postings
-        }
-    )
+@operation(
+    name="parsing.skills.extract",
+    map_over={"posting": "CleanedJobs.postings"},
+    max_concurrency=8,
+    outputs=PostingSkills,
+)
+async def extract_skills(posting: JobPosting) -> PostingSkills:
+    """Find known skills in one posting's title (runs once per posting)."""
+    title = posting.title.lower()
+    return PostingSkills(url=posting.url, skills=[s for s in SKILLS if s in title])
 
 
-@operation(name="parsing.summarize", inputs=ParsedJobs, outputs=SkillReport)
-def summarize(parsed: ParsedJobs, top: int = 3) -> SkillReport:
+@operation(name="parsing.summarize", inputs=PostingSkills, outputs=SkillReport)
+def summarize(parsed: list[PostingSkills], top: int = 3) -> SkillReport:
     """Count skills across postings."""
-    counts = Counter(s for skills in parsed.skills_by_url.values() for s in skills)
+    counts = Counter(skill for posting in parsed for skill in posting.skills)
     ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    return SkillReport(
-        total_postings=len(parsed.skills_by_url), top_skills=ranked[:top]
-    )
+    return SkillReport(total_postings=len(parsed), top_skills=ranked[:top])
 
 
 @operation(
