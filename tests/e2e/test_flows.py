@@ -295,3 +295,13 @@ def test_beanie_documents_work_from_threads_and_from_other_processes(
     finally:
         stopped = run_pulpo("down", cwd=root, env=env)
         assert stopped.returncode == 0, stopped.stderr
+
+
+def test_a_value_that_cannot_cross_processes_is_an_error_naming_the_operation(
+    lab: Path, server_env: dict[str, str]
+) -> None:
+    result = run_pulpo("prefect", "run", "leak_flow", cwd=lab, env=server_env)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: flow 'leak_flow' failed: operation 'leak.lock'")
+    assert "must pickle" in last

@@ -1,0 +1,62 @@
+"""Runtime helpers that generated flow bodies call."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import sys
+import time
+
+import pytest
+
+from pulpo.errors import RunError
+from pulpo.runtime import OperationFailed, dask_cluster, gather_limited
+
+
+def test_operation_failures_survive_pickling_across_processes() -> None:
+    error = OperationFailed("a.b", ValueError("boom"))
+    copy = pickle.loads(pickle.dumps(error))
+    assert (copy.operation, str(copy)) == (
+        "a.b",
+        "operation 'a.b' failed: ValueError: boom",
+    )
+    assert isinstance(copy.error, ValueError)
+
+
+def test_gather_limited_keeps_order_and_the_limit() -> None:
+    running, most = 0, 0
+
+    async def call(index: int) -> int:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05 * (5 - index))
+        running -= 1
+        return index
+
+    result = asyncio.run(gather_limited((call(i) for i in range(5)), limit=2))
+    assert result == [0, 1, 2, 3, 4] and most == 2
+
+
+def test_gather_limited_lets_every_call_finish_then_raises_the_failure() -> None:
+    finished: list[int] = []
+
+    async def call(index: int) -> int:
+        if index == 0:
+            raise ValueError("first item is bad")
+        await asyncio.sleep(0.05)
+        finished.append(index)
+        return index
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="first item is bad"):
+        asyncio.run(gather_limited(call(i) for i in range(3)))
+    assert sorted(finished) == [1, 2] and time.monotonic() - started >= 0.05
+
+
+def test_the_dask_runner_without_its_extra_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if not installed
+    with pytest.raises(RunError, match=r"pip install 'pulpo\[dask\]'"):
+        dask_cluster()
