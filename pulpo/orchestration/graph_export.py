@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+import typing
 from typing import Any
 
 import orjson
@@ -102,10 +104,20 @@ def parameter_json(parameter: FlowParameter) -> dict[str, Any]:
 
 
 def type_label(annotation: Any) -> str:
-    """A short human label for an annotation."""
+    """A short human label for an annotation: ``CleanedJobs | None``, ``list[str]``."""
     if annotation is EMPTY or annotation is Any:
         return "Any"
-    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+    if annotation is None or annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(type_label(arg) for arg in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin is not None and args:
+        inner = ", ".join("..." if a is Ellipsis else type_label(a) for a in args)
+        return f"{getattr(origin, '__name__', type_label(origin))}[{inner}]"
+    if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
 
