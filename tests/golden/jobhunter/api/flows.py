@@ -26,7 +26,7 @@ FLOWS = flows_by_name(
         scraping_linkedin_flow,
         scraping_stepstone_flow,
         storage_flow,
-    ],
+    ]
 )
 
 router = APIRouter(prefix="/api/v1/flows", tags=["runs"])
