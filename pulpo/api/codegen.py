@@ -173,10 +173,13 @@ class ApiCodeGenerator:
         imports = ModuleImports(reserved=defined)
         model = self._model(name, imports)
         names = imports.names(
+            ("typing", "TYPE_CHECKING"),
             ("typing", "Annotated"),
+            ("typing", "Any"),
             ("fastapi", "APIRouter"),
             ("fastapi", "Query"),
             ("fastapi", "status"),
+            ("pydantic", "BaseModel"),
             ("pulpo.api.crud", "DocumentStore"),
         )
         return render(
@@ -204,8 +207,10 @@ class ApiCodeGenerator:
         )
         if flows:
             names |= imports.names(
+                ("typing", "TYPE_CHECKING"),
                 ("fastapi", "status"),
                 ("pulpo.api.jobs", "Jobs"),
+                ("pulpo.api.runs", "RunRequest"),
                 ("pulpo.api.runs", "RunSubmitted"),
                 ("pulpo.api.runs", "run_request"),
             )
