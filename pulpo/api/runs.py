@@ -128,8 +128,20 @@ def run_view(flow_run: Any, flow: str) -> Run:
     )
 
 
-def run_request(flow: Any) -> type[BaseModel]:
+class RunRequest(BaseModel):
     """The body of ``POST /api/v1/flows/{flow}/runs``: ``{"parameters": {...}}``.
+
+    Each flow's body is a subclass made by :func:`run_request`; type checkers, which
+    cannot see those, see this base.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: BaseModel
+
+
+def run_request(flow: Any) -> type[RunRequest]:
+    """The :class:`RunRequest` of ``flow``, named ``<Flow>Run``.
 
     The parameters are the flow function's own, with their types and defaults, so a
     wrong or missing one is a 422 naming it before anything reaches Prefect.
@@ -146,10 +158,9 @@ def run_request(flow: Any) -> type[BaseModel]:
         else:
             fields[name] = (annotation, parameter.default)
     title = pascal_case(flow.name)
-    forbid = ConfigDict(extra="forbid")
     parameters = create_model(  # type: ignore[call-overload]
         f"{title}Parameters",
-        __config__=forbid,
+        __config__=ConfigDict(extra="forbid"),
         __doc__=f"Parameters of {flow.name}; omitted ones take their defaults.",
         **fields,
     )
@@ -158,8 +169,11 @@ def run_request(flow: Any) -> type[BaseModel]:
         if required
         else (parameters, Field(default_factory=parameters))
     )
-    return create_model(  # type: ignore[call-overload]
-        f"{title}Run", __config__=forbid, __doc__=f"Start {flow.name}.", parameters=body
+    return create_model(
+        f"{title}Run",
+        __base__=RunRequest,
+        __doc__=f"Start {flow.name}.",
+        parameters=body,
     )
 
 

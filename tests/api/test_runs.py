@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from pulpo.api.runs import STATE_TYPES, STATUSES, run_request, status_of
+from pulpo.api.runs import STATE_TYPES, STATUSES, RunRequest, run_request, status_of
 
 
 @pytest.mark.parametrize(
@@ -52,8 +52,9 @@ class FakeFlow:
 def test_run_request_validates_parameters_against_the_signature() -> None:
     request = run_request(FakeFlow)
     assert request.__name__ == "ReportFlowRun"
+    assert issubclass(request, RunRequest)  # the type the generated routes declare
     body = request.model_validate({"parameters": {"window": {"days": 3}, "limit": 2}})
-    assert body.parameters.model_dump(mode="json", exclude_unset=True) == {  # type: ignore[attr-defined]
+    assert body.parameters.model_dump(mode="json", exclude_unset=True) == {
         "window": {"days": 3},
         "limit": 2,
     }
@@ -62,6 +63,7 @@ def test_run_request_validates_parameters_against_the_signature() -> None:
         {"parameters": {"limit": 1}},
         {"parameters": {"window": {"days": 1}, "limit": "many"}},
         {"parameters": {"window": {"days": 1}, "color": "red"}},
+        {"parameters": {"window": {"days": 1}}, "priority": 1},
     ):
         with pytest.raises(ValidationError):
             request.model_validate(bad)
