@@ -6,6 +6,7 @@ Python builds small, sorted views (names, types, argument expressions); the temp
 
 from __future__ import annotations
 
+import keyword
 import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class FlowView:
     signature: list[str]
     returns: str
     result_fields: list[tuple[str, str]]
+    result_class: bool
     docstring: list[str]
     blocks: list[BlockView]
     upstream_list: str
@@ -342,6 +344,10 @@ class PrefectCodeGenerator:
             signature=signature,
             returns=result_name,
             result_fields=result_fields,
+            # Dotted operation names need TypedDict's functional form.
+            result_class=all(
+                op.isidentifier() and not keyword.iskeyword(op) for op in members
+            ),
             docstring=docstring,
             blocks=blocks,
             upstream_list=upstream_list,

@@ -1,8 +1,6 @@
-"""Small helpers that turn Python values and types into formatted source text.
+"""Small helpers that turn Python values, types and names into source text.
 
-The output follows ``ruff format`` so that generated modules read as hand-written:
-double-quoted strings, calls kept on one line when they fit in 88 columns, otherwise
-exploded one argument per line with a trailing comma.
+Only fragments: layout is left to ruff (:mod:`pulpo.orchestration.formatting`).
 """
 
 from __future__ import annotations
@@ -15,11 +13,8 @@ import math
 import sys
 import types
 import typing
-from dataclasses import dataclass
 from typing import Any
 
-LINE_LENGTH = 88
-INDENT = "    "
 _BUILTIN_TYPES = (
     str,
     int,
@@ -149,38 +144,6 @@ class Imports:
         return local
 
 
-def import_sections(statements: list[str], first_party: set[str]) -> list[list[str]]:
-    """Import lines grouped as isort does: standard library, third party, first party."""
-    stdlib: list[str] = []
-    third: list[str] = []
-    first: list[str] = []
-    for line in statements:
-        root = line.split()[1].split(".")[0]
-        if root in sys.stdlib_module_names:
-            stdlib.append(line)
-        elif root in first_party:
-            first.append(line)
-        else:
-            third.append(line)
-    return [section for section in (stdlib, third, first) if section]
-
-
-def _isort_key(entry: str) -> tuple[int, str]:
-    # isort's default order (force-sort-within-sections off): CONSTANTS, Classes, functions
-    name = entry.split(" as ")[0]
-    if name.isupper() and len(name) > 1:
-        return (0, name)
-    return (1, name) if name[:1].isupper() else (2, name)
-
-
-def format_import(module: str, names: list[str]) -> str:
-    line = f"from {module} import {', '.join(names)}"
-    if len(line) <= LINE_LENGTH:
-        return line
-    body = "".join(f"{INDENT}{n},\n" for n in names)
-    return f"from {module} import (\n{body})"
-
-
 class TypeRenderer:
     """Renders type annotations as source, importing what they name.
 
@@ -241,67 +204,3 @@ def identifier(text: str) -> str:
     """A valid Python identifier derived from a dotted name."""
     name = text.replace(".", "_")
     return f"{name}_" if keyword.iskeyword(name) else name
-
-
-@dataclass(frozen=True)
-class Call:
-    """A call expression that :func:`format_statement` lays out like ruff format."""
-
-    head: str
-    args: tuple[str | Call | ListExpr, ...]
-
-
-@dataclass(frozen=True)
-class ListExpr:
-    """A list (or, with ``brackets="{}"``, dict) display, exploded when too long."""
-
-    prefix: str
-    items: tuple[str | Call, ...]
-    brackets: str = "[]"
-
-
-def flat(expr: str | Call | ListExpr) -> str:
-    """The expression on one line."""
-    if isinstance(expr, str):
-        return expr
-    if isinstance(expr, ListExpr):
-        opener, closer = expr.brackets[0], expr.brackets[1]
-        return f"{expr.prefix}{opener}{', '.join(map(flat, expr.items))}{closer}"
-    return f"{expr.head}({', '.join(map(flat, expr.args))})"
-
-
-def format_statement(
-    expr: str | Call | ListExpr, indent: int, before: str = "", after: str = ""
-) -> list[str]:
-    """Lay out ``before + expr + after`` at ``indent`` levels, as ruff format would."""
-    pad = INDENT * indent
-    one_line = f"{pad}{before}{flat(expr)}{after}"
-    if len(one_line) <= LINE_LENGTH or isinstance(expr, str):
-        return [one_line]
-    items: tuple[str | Call | ListExpr, ...]
-    if isinstance(expr, ListExpr):
-        opener, items, closer = (
-            f"{expr.prefix}{expr.brackets[0]}",
-            expr.items,
-            expr.brackets[1],
-        )
-    else:
-        opener, items, closer = f"{expr.head}(", expr.args, ")"
-    inner_pad = INDENT * (indent + 1)
-    joined = f"{inner_pad}{', '.join(map(flat, items))}"
-    if len(joined) <= LINE_LENGTH:
-        return [f"{pad}{before}{opener}", joined, f"{pad}{closer}{after}"]
-    lines = [f"{pad}{before}{opener}"]
-    for item in items:
-        lines.extend(format_statement(item, indent + 1, after=","))
-    lines.append(f"{pad}{closer}{after}")
-    return lines
-
-
-def keyword_arg(name: str, value: str | Call | ListExpr) -> str | Call | ListExpr:
-    """``name=value`` keeping the value's structure for layout."""
-    if isinstance(value, str):
-        return f"{name}={value}"
-    if isinstance(value, ListExpr):
-        return ListExpr(f"{name}={value.prefix}", value.items)
-    return Call(f"{name}={value.head}", value.args)

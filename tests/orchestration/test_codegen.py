@@ -74,8 +74,19 @@ def test_generated_modules_are_formatted_and_lint_clean(
         text=True,
     )
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    # Like the project's own lint: ruff format owns line length, and names or strings
+    # longer than a line (the wide fixture has some) cannot be wrapped.
     linted = subprocess.run(
-        [RUFF, "check", *common, "--select", "E,F,W,I,UP,B", str(generated)],
+        [
+            RUFF,
+            "check",
+            *common,
+            "--select",
+            "E,F,W,I,UP,B",
+            "--ignore",
+            "E501",
+            str(generated),
+        ],
         capture_output=True,
         text=True,
         cwd=generated.parent,

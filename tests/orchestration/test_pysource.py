@@ -5,11 +5,8 @@ from typing import Any, Literal
 import pytest
 
 from pulpo.orchestration.pysource import (
-    Call,
     Imports,
-    ListExpr,
     TypeRenderer,
-    format_statement,
     is_literal,
     py_literal,
 )
@@ -77,33 +74,7 @@ def test_imports_give_clashing_names_an_alias() -> None:
     ]
 
 
-def test_calls_stay_on_one_line_when_they_fit() -> None:
-    call = Call("graph.task", ("scraping_merge_task", "top=top"))
-    assert format_statement(call, 1) == ["    graph.task(scraping_merge_task, top=top)"]
-
-
-def test_long_calls_put_arguments_on_one_indented_line_then_one_per_line() -> None:
-    args = tuple(f"argument_{i}=value_{i}" for i in range(4))
-    assert format_statement(Call("some_function", args), 1) == [
-        "    some_function(",
-        "        argument_0=value_0, argument_1=value_1, argument_2=value_2, argument_3=value_3",
-        "    )",
-    ]
-    many = tuple(f"argument_{i}=value_{i}" for i in range(8))
-    lines = format_statement(Call("some_function", many), 1, before="x = ")
-    assert lines[0] == "    x = some_function("
-    assert lines[1:-1] == [f"        {a}," for a in many]
-    assert lines[-1] == "    )"
-
-
-def test_long_lists_inside_calls_are_exploded_too() -> None:
-    items = tuple(f'unit_{i}.output("namespace.operation_{i}")' for i in range(3))
-    lines = format_statement(Call("graph.task", ("task", ListExpr("jobs=", items))), 1)
-    assert lines == [
-        "    graph.task(",
-        "        task,",
-        "        jobs=[",
-        *[f"            {item}," for item in items],
-        "        ],",
-        "    )",
-    ]
+def test_a_module_named_like_a_parameter_is_imported_under_an_alias() -> None:
+    imports = Imports(reserved={"asyncio"})
+    assert imports.module("asyncio") == "asyncio_2"
+    assert imports.statements() == ["import asyncio as asyncio_2"]

@@ -5,66 +5,200 @@ Run a flow with `pulpo prefect run FLOW --param name=value`, or run this file.
 """
 
 import asyncio
-from typing import Any
+from typing import Any, TypedDict
 
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
+from pulpo.runtime import gather_limited, run_script, run_task, validate_output
 
-from jobhunter.models import CleanedJobs, JobRecord, ParsedJobs, SkillReport
-from jobhunter.operations import extract_skills, summarize
-from run_cache.orchestration import scraping_flow as scraping_flows
-
-# Beanie documents, initialised before a flow's first operation.
-DOCUMENTS = [JobRecord]
+from jobhunter.models import (
+    CleanedJobs,
+    JobPosting,
+    PostingSkills,
+    RawJobs,
+    SkillReport,
+)
+from jobhunter.operations import (
+    extract_skills,
+    fetch_linkedin,
+    fetch_stepstone,
+    merge,
+    summarize,
+)
 
 
 @task(name="parsing.skills.extract", cache_policy=NO_CACHE)
-async def parsing_skills_extract_task(jobs: CleanedJobs) -> ParsedJobs:
-    """Find known skills in each title."""
-    result = await extract_skills(jobs=jobs)
-    return validate_output("parsing.skills.extract", ParsedJobs, result)
+async def parsing_skills_extract_task(posting: JobPosting) -> PostingSkills:
+    """Find known skills in one posting's title (runs once per posting)."""
+    return validate_output(
+        "parsing.skills.extract", PostingSkills, await extract_skills(posting=posting)
+    )
 
 
 @task(name="parsing.summarize", cache_policy=NO_CACHE)
-async def parsing_summarize_task(parsed: ParsedJobs, top: int) -> SkillReport:
+async def parsing_summarize_task(parsed: list[PostingSkills], top: int) -> SkillReport:
     """Count skills across postings."""
-    result = await asyncio.to_thread(summarize, parsed=parsed, top=top)
-    return validate_output("parsing.summarize", SkillReport, result)
+    return validate_output(
+        "parsing.summarize",
+        SkillReport,
+        await asyncio.to_thread(summarize, parsed=parsed, top=top),
+    )
+
+
+@task(name="scraping.linkedin.fetch", timeout_seconds=30.0, cache_policy=NO_CACHE)
+async def scraping_linkedin_fetch_task(keywords: str, limit: int) -> RawJobs:
+    """Fetch postings from LinkedIn (an async client)."""
+    return validate_output(
+        "scraping.linkedin.fetch",
+        RawJobs,
+        await fetch_linkedin(keywords=keywords, limit=limit),
+    )
+
+
+@task(name="scraping.merge", cache_policy=NO_CACHE)
+async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJobs:
+    """Combine both boards, keeping the first posting of each URL."""
+    return validate_output(
+        "scraping.merge",
+        CleanedJobs,
+        await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin),
+    )
+
+
+@task(
+    name="scraping.stepstone.fetch",
+    retries=2,
+    retry_delay_seconds=[0.2, 0.4],
+    cache_policy=NO_CACHE,
+)
+async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
+    """Fetch postings from StepStone (a blocking client, run in a worker thread)."""
+    return validate_output(
+        "scraping.stepstone.fetch",
+        RawJobs,
+        await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit),
+    )
+
+
+ParsingFlowResult = TypedDict(
+    "ParsingFlowResult",
+    {
+        "parsing.skills.extract": list[PostingSkills],
+        "parsing.summarize": SkillReport,
+    },
+)
 
 
 @flow(name="parsing_flow")
 async def parsing_flow(
-    keywords: str = "python", limit: int = 4, top: int = 3
-) -> dict[str, Any]:
-    """Run every operation under `parsing`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    scraping = graph.upstream(
-        scraping_flows.scraping_flow, ["scraping.merge"], keywords=keywords, limit=limit
-    )
-    skills = graph.subflow(
-        parsing_skills_flow, after=[scraping], keywords=keywords, limit=limit
-    )
-    graph.task(
-        parsing_summarize_task, parsed=skills.output("parsing.skills.extract"), top=top
-    )
-    return await graph.results()
+    keywords: str = "python",
+    limit: int = 4,
+    top: int = 3,
+    cleaned_jobs: CleanedJobs | None = None,
+) -> ParsingFlowResult:
+    """Run every operation under `parsing`.
+
+    Operations outside `parsing` run first, only to produce what it needs; pass
+    `cleaned_jobs` to skip them.
+    """
+    upstream: list[asyncio.Task[Any]] = []
+    if cleaned_jobs is None:
+        scraping_linkedin_fetch = asyncio.create_task(
+            run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+        )
+        scraping_stepstone_fetch = asyncio.create_task(
+            run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
+        )
+
+        async def scraping_merge_when_ready() -> CleanedJobs:
+            return await run_task(
+                scraping_merge_task,
+                stepstone=await scraping_stepstone_fetch,
+                linkedin=await scraping_linkedin_fetch,
+            )
+
+        scraping_merge = asyncio.create_task(scraping_merge_when_ready())
+        upstream += [scraping_linkedin_fetch, scraping_stepstone_fetch, scraping_merge]
+
+    async def skills_extract_when_ready() -> list[PostingSkills]:
+        return await gather_limited(
+            (
+                run_task(parsing_skills_extract_task, posting=item)
+                for item in (
+                    cleaned_jobs if cleaned_jobs is not None else await scraping_merge
+                ).postings
+            ),
+            limit=8,
+        )
+
+    skills_extract = asyncio.create_task(skills_extract_when_ready())
+
+    async def summarize_when_ready() -> SkillReport:
+        return await run_task(
+            parsing_summarize_task, parsed=await skills_extract, top=top
+        )
+
+    summarize = asyncio.create_task(summarize_when_ready())
+    await asyncio.wait([*upstream, skills_extract, summarize])
+    return {
+        "parsing.skills.extract": skills_extract.result(),
+        "parsing.summarize": summarize.result(),
+    }
+
+
+ParsingSkillsFlowResult = TypedDict(
+    "ParsingSkillsFlowResult",
+    {
+        "parsing.skills.extract": list[PostingSkills],
+    },
+)
 
 
 @flow(name="parsing_skills_flow")
 async def parsing_skills_flow(
-    keywords: str = "python", limit: int = 4
-) -> dict[str, Any]:
-    """Run every operation under `parsing.skills`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    scraping = graph.upstream(
-        scraping_flows.scraping_flow, ["scraping.merge"], keywords=keywords, limit=limit
-    )
-    graph.task(parsing_skills_extract_task, jobs=scraping.output("scraping.merge"))
-    return await graph.results()
+    keywords: str = "python", limit: int = 4, cleaned_jobs: CleanedJobs | None = None
+) -> ParsingSkillsFlowResult:
+    """Run every operation under `parsing.skills`.
+
+    Operations outside `parsing.skills` run first, only to produce what it needs; pass
+    `cleaned_jobs` to skip them.
+    """
+    upstream: list[asyncio.Task[Any]] = []
+    if cleaned_jobs is None:
+        scraping_linkedin_fetch = asyncio.create_task(
+            run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+        )
+        scraping_stepstone_fetch = asyncio.create_task(
+            run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
+        )
+
+        async def scraping_merge_when_ready() -> CleanedJobs:
+            return await run_task(
+                scraping_merge_task,
+                stepstone=await scraping_stepstone_fetch,
+                linkedin=await scraping_linkedin_fetch,
+            )
+
+        scraping_merge = asyncio.create_task(scraping_merge_when_ready())
+        upstream += [scraping_linkedin_fetch, scraping_stepstone_fetch, scraping_merge]
+
+    async def extract_when_ready() -> list[PostingSkills]:
+        return await gather_limited(
+            (
+                run_task(parsing_skills_extract_task, posting=item)
+                for item in (
+                    cleaned_jobs if cleaned_jobs is not None else await scraping_merge
+                ).postings
+            ),
+            limit=8,
+        )
+
+    extract = asyncio.create_task(extract_when_ready())
+    await asyncio.wait([*upstream, extract])
+    return {
+        "parsing.skills.extract": extract.result(),
+    }
 
 
 if __name__ == "__main__":

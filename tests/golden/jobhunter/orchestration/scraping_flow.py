@@ -5,32 +5,35 @@ Run a flow with `pulpo prefect run FLOW --param name=value`, or run this file.
 """
 
 import asyncio
-from typing import Any
+from typing import TypedDict
 
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
+from pulpo.runtime import run_script, run_task, validate_output
 
-from jobhunter.models import CleanedJobs, JobRecord, RawJobs
+from jobhunter.models import CleanedJobs, RawJobs
 from jobhunter.operations import fetch_linkedin, fetch_stepstone, merge
-
-# Beanie documents, initialised before a flow's first operation.
-DOCUMENTS = [JobRecord]
 
 
 @task(name="scraping.linkedin.fetch", timeout_seconds=30.0, cache_policy=NO_CACHE)
 async def scraping_linkedin_fetch_task(keywords: str, limit: int) -> RawJobs:
     """Fetch postings from LinkedIn (an async client)."""
-    result = await fetch_linkedin(keywords=keywords, limit=limit)
-    return validate_output("scraping.linkedin.fetch", RawJobs, result)
+    return validate_output(
+        "scraping.linkedin.fetch",
+        RawJobs,
+        await fetch_linkedin(keywords=keywords, limit=limit),
+    )
 
 
 @task(name="scraping.merge", cache_policy=NO_CACHE)
 async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJobs:
     """Combine both boards, keeping the first posting of each URL."""
-    result = await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin)
-    return validate_output("scraping.merge", CleanedJobs, result)
+    return validate_output(
+        "scraping.merge",
+        CleanedJobs,
+        await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin),
+    )
 
 
 @task(
@@ -41,45 +44,91 @@ async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJ
 )
 async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
     """Fetch postings from StepStone (a blocking client, run in a worker thread)."""
-    result = await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit)
-    return validate_output("scraping.stepstone.fetch", RawJobs, result)
+    return validate_output(
+        "scraping.stepstone.fetch",
+        RawJobs,
+        await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit),
+    )
+
+
+ScrapingFlowResult = TypedDict(
+    "ScrapingFlowResult",
+    {
+        "scraping.linkedin.fetch": RawJobs,
+        "scraping.merge": CleanedJobs,
+        "scraping.stepstone.fetch": RawJobs,
+    },
+)
 
 
 @flow(name="scraping_flow")
-async def scraping_flow(keywords: str = "python", limit: int = 4) -> dict[str, Any]:
+async def scraping_flow(keywords: str = "python", limit: int = 4) -> ScrapingFlowResult:
     """Run every operation under `scraping`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    linkedin = graph.subflow(scraping_linkedin_flow, keywords=keywords, limit=limit)
-    stepstone = graph.subflow(scraping_stepstone_flow, keywords=keywords, limit=limit)
-    graph.task(
-        scraping_merge_task,
-        stepstone=stepstone.output("scraping.stepstone.fetch"),
-        linkedin=linkedin.output("scraping.linkedin.fetch"),
+    linkedin_fetch = asyncio.create_task(
+        run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
     )
-    return await graph.results()
+    stepstone_fetch = asyncio.create_task(
+        run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
+    )
+
+    async def merge_when_ready() -> CleanedJobs:
+        return await run_task(
+            scraping_merge_task,
+            stepstone=await stepstone_fetch,
+            linkedin=await linkedin_fetch,
+        )
+
+    merge = asyncio.create_task(merge_when_ready())
+    await asyncio.wait([linkedin_fetch, stepstone_fetch, merge])
+    return {
+        "scraping.linkedin.fetch": linkedin_fetch.result(),
+        "scraping.merge": merge.result(),
+        "scraping.stepstone.fetch": stepstone_fetch.result(),
+    }
+
+
+ScrapingLinkedinFlowResult = TypedDict(
+    "ScrapingLinkedinFlowResult",
+    {
+        "scraping.linkedin.fetch": RawJobs,
+    },
+)
 
 
 @flow(name="scraping_linkedin_flow")
 async def scraping_linkedin_flow(
     keywords: str = "python", limit: int = 4
-) -> dict[str, Any]:
+) -> ScrapingLinkedinFlowResult:
     """Run every operation under `scraping.linkedin`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    graph.task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
-    return await graph.results()
+    fetch = asyncio.create_task(
+        run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+    )
+    await asyncio.wait([fetch])
+    return {
+        "scraping.linkedin.fetch": fetch.result(),
+    }
+
+
+ScrapingStepstoneFlowResult = TypedDict(
+    "ScrapingStepstoneFlowResult",
+    {
+        "scraping.stepstone.fetch": RawJobs,
+    },
+)
 
 
 @flow(name="scraping_stepstone_flow")
 async def scraping_stepstone_flow(
     keywords: str = "python", limit: int = 4
-) -> dict[str, Any]:
+) -> ScrapingStepstoneFlowResult:
     """Run every operation under `scraping.stepstone`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    graph.task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
-    return await graph.results()
+    fetch = asyncio.create_task(
+        run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
+    )
+    await asyncio.wait([fetch])
+    return {
+        "scraping.stepstone.fetch": fetch.result(),
+    }
 
 
 if __name__ == "__main__":

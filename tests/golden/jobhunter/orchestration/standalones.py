@@ -5,34 +5,39 @@ Run a flow with `pulpo prefect run FLOW --param name=value`, or run this file.
 """
 
 import asyncio
-from typing import Any
+from typing import TypedDict
 
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import OperationGraph, init_documents, run_script, validate_output
+from pulpo.runtime import run_script, run_task, validate_output
 
-from jobhunter.models import HealthStatus, JobRecord
+from jobhunter.models import HealthStatus
 from jobhunter.operations import healthcheck
-
-# Beanie documents, initialised before a flow's first operation.
-DOCUMENTS = [JobRecord]
 
 
 @task(name="healthcheck", cache_policy=NO_CACHE)
 async def healthcheck_task() -> HealthStatus:
     """A standalone operation: checks the example's own configuration."""
-    result = await asyncio.to_thread(healthcheck)
-    return validate_output("healthcheck", HealthStatus, result)
+    return validate_output(
+        "healthcheck", HealthStatus, await asyncio.to_thread(healthcheck)
+    )
+
+
+class HealthcheckFlowResult(TypedDict):
+    """What `healthcheck_flow` returns: each operation's output."""
+
+    healthcheck: HealthStatus
 
 
 @flow(name="healthcheck_flow")
-async def healthcheck_flow() -> dict[str, Any]:
+async def healthcheck_flow() -> HealthcheckFlowResult:
     """Run the standalone operation `healthcheck`."""
-    await init_documents(DOCUMENTS, required=False)
-    graph = OperationGraph()
-    graph.task(healthcheck_task)
-    return await graph.results()
+    healthcheck = asyncio.create_task(run_task(healthcheck_task))
+    await asyncio.wait([healthcheck])
+    return {
+        "healthcheck": healthcheck.result(),
+    }
 
 
 if __name__ == "__main__":
