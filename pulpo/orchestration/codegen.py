@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import keyword
 import textwrap
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
 
 from pulpo.analysis.dataflow import OperationNode
-from pulpo.analysis.signatures import EMPTY
 from pulpo.orchestration.compiler import (
     STANDALONE_MODULE,
     Argument,
@@ -235,7 +235,7 @@ class PrefectCodeGenerator:
             to_thread = f"{imports.module('asyncio')}.to_thread"
             call = f"await {to_thread}({', '.join([function, arguments] if arguments else [function])})"
         if node.output is None:
-            returns = types.render(EMPTY)  # nothing declared: Any
+            returns = types.render(_return_annotation(spec.function))
             body = f"return {call}"
         else:
             returns = types.render(self.orchestration.graph.models[node.output].cls)
@@ -435,7 +435,7 @@ class PrefectCodeGenerator:
     def _output_type(self, operation: str, types: TypeRenderer) -> str:
         node = self.orchestration.graph.operations[operation]
         if node.output is None:
-            single = types.render(EMPTY)
+            single = types.render(_return_annotation(node.spec.function))
         else:
             single = types.render(self.orchestration.graph.models[node.output].cls)
         return f"list[{single}]" if node.mapped else single
@@ -548,6 +548,14 @@ def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
                     pending.append(value)
             codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
     return False
+
+
+def _return_annotation(function: Callable[..., Any]) -> Any:
+    """What an operation without ``outputs=`` says it returns (``Any`` if unsure)."""
+    try:
+        return typing.get_type_hints(function).get("return", Any)
+    except Exception:  # unresolvable annotations: the task is typed Any
+        return Any
 
 
 def _pascal(name: str) -> str:

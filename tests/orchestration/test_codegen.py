@@ -16,6 +16,7 @@ from tests.golden.regenerate import GENERATED, GOLDEN
 EXAMPLE = REPO / "examples" / "jobhunter"
 WIDE = Path(__file__).resolve().parents[1] / "fixtures" / "wide"
 RUFF = str(Path(sys.executable).with_name("ruff"))
+MYPY = str(Path(sys.executable).with_name("mypy"))
 
 
 def built_copy(source: Path, destination: Path) -> Path:
@@ -111,3 +112,15 @@ def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
     )  # parsing_flow.py, graph.json
     assert (generated / "scraping_flow.py").stat().st_ino == inode
     assert "top: int = 5" in (generated / "parsing_flow.py").read_text()
+
+
+@pytest.mark.parametrize("project", [EXAMPLE, WIDE], ids=["jobhunter", "wide"])
+def test_generated_flows_and_api_pass_mypy(project: Path, tmp_path: Path) -> None:
+    run_cache = built_copy(project, tmp_path).parent
+    checked = subprocess.run(
+        [MYPY, "--ignore-missing-imports", "--no-incremental", "run_cache"],
+        cwd=run_cache.parent,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
