@@ -143,7 +143,9 @@ class PrefectCodeGenerator:
         results = {f.name: imports.reserve(f"{_pascal(f.name)}Result") for f in flows}
         typed_dict = imports.name("typing", "TypedDict")
         any_name = (
-            imports.name("typing", "Any") if any(f.upstream for f in flows) else ""
+            imports.name("typing", "Any")
+            if any(f.upstream or f.delegation for f in flows)
+            else ""
         )
         asyncio_name = imports.module("asyncio")
         constants: dict[str, str] = {}
@@ -297,12 +299,37 @@ class PrefectCodeGenerator:
             s.operation: local.claim(self._variable(flow, s)) for s in flow.steps
         }
         supplied = {p.supplies: p.name for p in flow.parameters if p.supplies}
+        values = {op: f"await {name}" for op, name in variables.items()}
         blocks: list[BlockView] = []
-        upstream_list = local.claim("upstream") if flow.upstream else ""
+        upstream_list = (
+            local.claim("upstream") if flow.upstream or flow.delegation else ""
+        )
+        delegation = flow.delegation
+        if delegation is not None:
+            target = self.orchestration.flows[delegation.flow]
+            holder = local.claim(identifier(target.scope.rsplit(".", 1)[-1]))
+            reference = delegation.flow
+            if target.module != flow.module:
+                alias = imports.name(
+                    ORCHESTRATION_PACKAGE, target.module, prefer=f"{target.module}s"
+                )
+                reference = f"{alias}.{delegation.flow}"
+            arguments = ", ".join(f"{p}={p}" for p in delegation.parameters)
+            start = f"{asyncio_name}.create_task({reference}.fn({arguments}))"
+            guard = " or ".join(
+                f"{name} is None" for name in sorted(set(delegation.supplies.values()))
+            )
+            blocks.append(BlockView(guard, [StepView(holder, start)], [holder]))
+            values.update(
+                {
+                    op: f"(await {holder})[{py_literal(op)}]"
+                    for op in delegation.supplies
+                }
+            )
         for step in flow.steps:
             view = self._step(
                 step,
-                variables,
+                values,
                 supplied,
                 task_names[(step.operation, submitted)],
                 runner,
@@ -332,8 +359,16 @@ class PrefectCodeGenerator:
             docstring += [
                 "",
                 *textwrap.wrap(
-                    f"Operations outside `{flow.scope}` run first, only to produce what "
-                    f"it needs; pass {given} to skip them.",
+                    (
+                        f"`{flow.delegation.flow}` runs in this flow run too: its "
+                        f"operations are exactly what `{flow.scope}` needs from "
+                        f"outside; pass {given} to skip it."
+                    )
+                    if flow.delegation
+                    else (
+                        f"Operations outside `{flow.scope}` also run, only to produce "
+                        f"what it needs; pass {given} to skip them."
+                    ),
                     width=84,
                 ),
                 "",
@@ -358,7 +393,7 @@ class PrefectCodeGenerator:
     def _step(
         self,
         step: Step,
-        variables: dict[str, str],
+        values: dict[str, str],
         supplied: dict[str, str],
         task: str,
         runner: str,
@@ -367,7 +402,7 @@ class PrefectCodeGenerator:
         types: TypeRenderer,
         gather: str,
     ) -> StepView:
-        variable = variables[step.operation]
+        variable = values[step.operation].removeprefix("await ")
         node = self.orchestration.graph.operations[step.operation]
         wired = [a for a in step.arguments if a.sources]
         if not wired:
@@ -381,17 +416,17 @@ class PrefectCodeGenerator:
         fan_out = next((a for a in step.arguments if a.field), None)
         if fan_out is None:
             arguments = ", ".join(
-                f"{a.parameter}={self._value(a, variables, supplied)}"
+                f"{a.parameter}={self._value(a, values, supplied)}"
                 for a in step.arguments
             )
             call = f"return await {runner}({task}, {arguments})"
         else:
             item = local.claim("item")
             arguments = ", ".join(
-                f"{a.parameter}={item if a is fan_out else self._value(a, variables, supplied)}"
+                f"{a.parameter}={item if a is fan_out else self._value(a, values, supplied)}"
                 for a in step.arguments
             )
-            source = self._single(fan_out.sources[0], variables, supplied)
+            source = self._single(fan_out.sources[0], values, supplied)
             limit = node.spec.max_concurrency
             call = (
                 f"return await {gather}(({runner}({task}, {arguments}) for {item} in "
@@ -406,27 +441,27 @@ class PrefectCodeGenerator:
         )
 
     def _value(
-        self, argument: Argument, variables: dict[str, str], supplied: dict[str, str]
+        self, argument: Argument, values: dict[str, str], supplied: dict[str, str]
     ) -> str:
         if not argument.sources:
             return argument.parameter
         if not argument.many:
-            return self._single(argument.sources[0], variables, supplied)
+            return self._single(argument.sources[0], values, supplied)
         if len(argument.sources) == 1 and argument.sources[0].mapped:
-            return self._single(argument.sources[0], variables, supplied)
+            return self._single(argument.sources[0], values, supplied)
         items = [
-            f"*({self._single(s, variables, supplied)})"
+            f"*({self._single(s, values, supplied)})"
             if s.mapped
-            else self._single(s, variables, supplied)
+            else self._single(s, values, supplied)
             for s in argument.sources
         ]
         return f"[{', '.join(items)}]"
 
     @staticmethod
     def _single(
-        source: Source, variables: dict[str, str], supplied: dict[str, str]
+        source: Source, values: dict[str, str], supplied: dict[str, str]
     ) -> str:
-        value = f"await {variables[source.operation]}"
+        value = values[source.operation]
         if source.supplied_by:
             name = source.supplied_by
             return f"{name} if {name} is not None else {value}"
@@ -501,11 +536,17 @@ def operation_uses_documents(orchestration: Orchestration, operation: str) -> bo
 
 def needs_database(orchestration: Orchestration, flow: str) -> list[str]:
     """Operations that ``flow`` runs whose code uses Beanie documents, sorted."""
-    return sorted(
-        step.operation
-        for step in orchestration.flows[flow].steps
-        if operation_uses_documents(orchestration, step.operation)
-    )
+    needing: set[str] = set()
+    current: str | None = flow
+    while current is not None:
+        definition = orchestration.flows[current]
+        needing.update(
+            step.operation
+            for step in definition.steps
+            if operation_uses_documents(orchestration, step.operation)
+        )
+        current = definition.delegation.flow if definition.delegation else None
+    return sorted(needing)
 
 
 def references_any(function: Callable[..., Any], classes: list[type]) -> bool:

@@ -87,6 +87,21 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Delegation:
+    """The flow's whole upstream is exactly what another flow runs: its body is
+    awaited (as a plain coroutine, in the same run) instead of repeating its steps.
+
+    ``supplies`` maps each needed operation of that flow to the parameter that may
+    replace its output; the call is skipped when all of them are given.
+    """
+
+    flow: str
+    module: str
+    parameters: tuple[str, ...]
+    supplies: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class FlowDefinition:
     """A flow ready for code generation."""
 
@@ -98,11 +113,14 @@ class FlowDefinition:
     steps: tuple[Step, ...]
     parameters: tuple[FlowParameter, ...]
     task_runner: TaskRunnerName = "threads"
+    delegation: Delegation | None = None
+    needs: tuple[str, ...] = ()
 
     @property
     def upstream(self) -> tuple[str, ...]:
-        """Operations outside the namespace that the flow runs for its inputs."""
-        return tuple(sorted(s.operation for s in self.steps if s.upstream))
+        """Operations outside the namespace that this flow's body runs as its own
+        steps for its inputs (none when it awaits ``delegation.flow`` instead)."""
+        return self.needs
 
 
 @dataclass(frozen=True)
@@ -172,10 +190,10 @@ class OrchestrationCompiler:
             for scope in [*self._parser.parse(op).namespaces, op]:
                 if scope in members:
                     members[scope].append(op)
-        flows = {
-            flow_name(scope): self._flow(scope, ops)
-            for scope, ops in sorted(members.items())
-        }
+        self._members = {scope: set(ops) for scope, ops in members.items()}
+        self._ordered = {scope: ops for scope, ops in members.items()}
+        self._compiled: dict[str, FlowDefinition] = {}
+        flows = {flow_name(scope): self._flow(scope) for scope in sorted(members)}
         unknown = sorted(set(self.task_runners.per_flow) - set(flows))
         if unknown:
             raise ProjectError(
@@ -186,11 +204,28 @@ class OrchestrationCompiler:
             graph=self.graph, flows=MappingProxyType(dict(sorted(flows.items())))
         )
 
-    def _flow(self, scope: str, operations: list[str]) -> FlowDefinition:
-        inside = set(operations)
-        upstream = self._upstream_of(inside)
-        supplying = self._supplying_parameters(scope, inside, upstream)
-        skipped_when_given = self._skip_conditions(inside, upstream, supplying)
+    def _flow(self, scope: str) -> FlowDefinition:
+        if scope in self._compiled:
+            return self._compiled[scope]
+        operations = self._ordered[scope]
+        inside = self._members[scope]
+        feeding = sorted(
+            {
+                p
+                for op in inside
+                for p in self.graph.operations[op].upstream
+                if p not in inside
+            }
+        )
+        supplying = self._supplying_parameters(feeding)
+        runner = self.task_runners.for_scope(scope)
+        delegate = self._delegate(feeding, runner)
+        if delegate is not None:
+            upstream: set[str] = set()
+            skipped_when_given: dict[str, tuple[str, ...]] = {}
+        else:
+            upstream = self._upstream_of(inside)
+            skipped_when_given = self._skip_conditions(upstream, supplying)
         steps = []
         for op in sorted(inside | upstream, key=self._position.__getitem__):
             node = self.graph.operations[op]
@@ -218,17 +253,62 @@ class OrchestrationCompiler:
                     skipped_when_given=skipped_when_given.get(op, ()),
                 )
             )
-        name = flow_name(scope)
-        return FlowDefinition(
-            name=name,
+        delegation = None
+        inherited: tuple[FlowParameter, ...] = ()
+        needs = tuple(sorted(upstream))
+        if delegate is not None:
+            inherited = tuple(p for p in delegate.parameters if not p.supplies)
+            delegation = Delegation(
+                delegate.name,
+                delegate.module,
+                tuple(p.name for p in inherited),
+                MappingProxyType(dict(supplying)),
+            )
+        definition = FlowDefinition(
+            name=flow_name(scope),
             scope=scope,
             standalone="." not in scope and scope in self.graph.operations,
             module=_module_of(scope, self.graph),
             operations=tuple(operations),
             steps=tuple(steps),
-            parameters=self._parameters(scope, steps, supplying),
-            task_runner=self.task_runners.for_scope(scope),
+            parameters=self._parameters(scope, steps, supplying, inherited),
+            task_runner=runner,
+            delegation=delegation,
+            needs=needs,
         )
+        self._compiled[scope] = definition
+        return definition
+
+    def _delegate(
+        self, feeding: list[str], runner: TaskRunnerName
+    ) -> FlowDefinition | None:
+        """The flow whose steps are exactly the upstream of ``feeding``, if any.
+
+        Its namespace is the deepest one holding every feeding operation; it
+        qualifies when each of its members is among what they need (walking only
+        through its members), so running it runs nothing more. This keeps a flow
+        deep in a chain of namespaces from repeating every step before it.
+        """
+        if not feeding:
+            return None
+        prefix = _common_namespace(feeding)
+        if prefix is None or prefix not in self._members:
+            return None
+        members = self._members[prefix]
+        reached: set[str] = set()
+        pending = list(feeding)
+        while pending:
+            op = pending.pop()
+            if op in reached:
+                continue
+            reached.add(op)
+            pending.extend(
+                p for p in self.graph.operations[op].upstream if p in members
+            )
+        if reached != members:
+            return None
+        delegate = self._flow(prefix)
+        return delegate if delegate.task_runner == runner else None
 
     def _upstream_of(self, inside: set[str]) -> set[str]:
         """Outside operations the flow needs: producers of its inputs, transitively."""
@@ -249,18 +329,8 @@ class OrchestrationCompiler:
             )
         return needed
 
-    def _supplying_parameters(
-        self, scope: str, inside: set[str], upstream: set[str]
-    ) -> dict[str, str]:
+    def _supplying_parameters(self, feeding: list[str]) -> dict[str, str]:
         """Upstream operation → the flow parameter that may replace its output."""
-        feeding = sorted(
-            {
-                p
-                for op in inside
-                for p in self.graph.operations[op].upstream
-                if p in upstream
-            }
-        )
         by_model: dict[str, list[str]] = defaultdict(list)
         for producer in feeding:
             by_model[self.graph.operations[producer].output or ""].append(producer)
@@ -274,7 +344,7 @@ class OrchestrationCompiler:
         return names
 
     def _skip_conditions(
-        self, inside: set[str], upstream: set[str], supplying: Mapping[str, str]
+        self, upstream: set[str], supplying: Mapping[str, str]
     ) -> dict[str, tuple[str, ...]]:
         """Upstream operation → the parameters that, all given, make it unneeded."""
         serves: dict[str, set[str]] = defaultdict(set)
@@ -291,9 +361,15 @@ class OrchestrationCompiler:
         return {op: tuple(sorted(parameters)) for op, parameters in serves.items()}
 
     def _parameters(
-        self, scope: str, steps: Iterable[Step], supplying: Mapping[str, str]
+        self,
+        scope: str,
+        steps: Iterable[Step],
+        supplying: Mapping[str, str],
+        inherited: Iterable[FlowParameter] = (),
     ) -> tuple[FlowParameter, ...]:
         merged: dict[str, FlowParameter] = {}
+        for parameter in inherited:
+            merged[parameter.name] = parameter
         for step in steps:
             for binding in self.graph.operations[step.operation].bindings:
                 if not binding.is_flow_parameter:
@@ -331,6 +407,19 @@ def snake_case(name: str) -> str:
     """``CleanedJobs`` → ``cleaned_jobs``, ``HTTPLog`` → ``http_log``."""
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
     return words.lower()
+
+
+def _common_namespace(operations: list[str]) -> str | None:
+    """The deepest namespace holding all ``operations`` (a standalone: itself)."""
+    if len(operations) == 1 and "." not in operations[0]:
+        return operations[0]
+    parts = [op.split(".")[:-1] for op in operations]
+    common: list[str] = []
+    for segments in zip(*parts, strict=False):
+        if len(set(segments)) != 1:
+            break
+        common.append(segments[0])
+    return ".".join(common) or None
 
 
 def _ident(name: str) -> str:

@@ -77,7 +77,7 @@ def format_python(
             ],
             root,
         )
-        _ruff(["format", *settings, "--quiet", "."], root)
+        _ruff(["format", *settings, "."], root)
         formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
     return {**files, **formatted}
 

@@ -80,6 +80,7 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "standalone": flow.standalone,
                 "operations": list(flow.operations),
                 "upstream": list(flow.upstream),
+                "runs_flow": flow.delegation.flow if flow.delegation else None,
                 "task_runner": flow.task_runner,
                 "parameters": [parameter_json(p) for p in flow.parameters],
             }

@@ -75,7 +75,8 @@ def test_graph_json_lists_operations_models_edges_and_flows(
         }
     ]
     parsing = next(f for f in data["flows"] if f["name"] == "parsing_flow")
-    assert parsing["upstream"] == ["scraping.fetch"]  # the operation it needs
+    # All it needs from outside is what scraping_flow runs: it awaits that flow's body.
+    assert (parsing["upstream"], parsing["runs_flow"]) == ([], "scraping_flow")
     assert [(p["name"], p["required"]) for p in parsing["parameters"]] == [
         ("strict", True),
         ("keywords", False),

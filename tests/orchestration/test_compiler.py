@@ -108,15 +108,19 @@ def test_a_flow_runs_only_the_upstream_operations_its_inputs_need() -> None:
     assert argument.sources[0].supplied_by == "clean"
 
 
-def test_a_sub_namespace_fed_by_a_sibling_runs_that_operation_as_upstream() -> None:
+def test_a_sub_namespace_fed_by_a_sibling_runs_the_sibling_flow_in_its_run() -> None:
     @operation(name="scraping.linkedin.enrich", inputs=Raw, outputs=Clean)
     def enrich(stepstone: Raw) -> Clean: ...
 
     result = compile_ops(fetch_stepstone, enrich)
+    flow = result.flows["scraping_linkedin_flow"]
+    # What it needs is exactly scraping_stepstone_flow: awaited, not repeated.
     assert steps(result, "scraping_linkedin_flow") == [
-        ("scraping.stepstone.fetch", True),
-        ("scraping.linkedin.enrich", False),
+        ("scraping.linkedin.enrich", False)
     ]
+    assert flow.delegation is not None
+    assert flow.delegation.flow == "scraping_stepstone_flow"
+    assert dict(flow.delegation.supplies) == {"scraping.stepstone.fetch": "raw"}
     assert sorted(steps(result, "scraping_flow")) == [
         ("scraping.linkedin.enrich", False),
         ("scraping.stepstone.fetch", False),
@@ -146,10 +150,15 @@ def test_inputs_that_cross_namespaces_both_ways_need_no_flow_to_run_another() ->
 
 
 def test_an_input_taken_from_two_outside_producers_gets_a_parameter_for_each() -> None:
+    @operation(name="scraping.extra", outputs=Report)
+    def extra() -> Report: ...
+
     @operation(name="report", inputs=Raw, outputs=Report)
     def report(raws: list[Raw]) -> Report: ...
 
-    flow = compile_ops(fetch_stepstone, fetch_linkedin, report).flows["report_flow"]
+    flow = compile_ops(fetch_stepstone, fetch_linkedin, extra, report).flows[
+        "report_flow"
+    ]
     assert [(p.name, p.supplies) for p in flow.parameters if p.supplies] == [
         ("raw_from_scraping_linkedin_fetch", "scraping.linkedin.fetch"),
         ("raw_from_scraping_stepstone_fetch", "scraping.stepstone.fetch"),
@@ -159,6 +168,32 @@ def test_an_input_taken_from_two_outside_producers_gets_a_parameter_for_each() -
         "scraping.linkedin.fetch": ("raw_from_scraping_linkedin_fetch",),
         "scraping.stepstone.fetch": ("raw_from_scraping_stepstone_fetch",),
     }
+
+
+def test_a_chain_of_namespaces_compiles_to_flows_of_their_own_size() -> None:
+    # ns00.step → M00 → ns01.step → M01 → … : each flow needs everything before it.
+    source = [
+        "from pydantic import BaseModel",
+        "from pulpo import datamodel, operation",
+    ]
+    for i in range(40):
+        source += [f"@datamodel\nclass M{i:02d}(BaseModel):\n    n: int = {i}"]
+        previous = f"previous: M{i - 1:02d}" if i else ""
+        source += [
+            f"@operation(name='ns{i:02d}.step', outputs=M{i:02d})\n"
+            f"def step{i:02d}({previous}) -> M{i:02d}: ..."
+        ]
+    namespace: dict[str, object] = {}
+    exec("\n\n".join(source), namespace)
+    models = [datamodel_spec(namespace[f"M{i:02d}"]) for i in range(40)]
+    operations = [operation_spec(namespace[f"step{i:02d}"]) for i in range(40)]
+    graph = DataFlowAnalyzer(models, operations).analyze()  # type: ignore[arg-type]
+    flows = OrchestrationCompiler(graph).compile().flows
+    last = flows["ns39_flow"]
+    assert [s.operation for s in last.steps] == ["ns39.step"]  # not 40 steps
+    assert last.delegation is not None and last.delegation.flow == "ns38_flow"
+    assert last.upstream == ()  # its body starts no outside task itself
+    assert sum(len(f.steps) for f in flows.values()) == 40
 
 
 def test_a_supplying_parameter_that_clashes_with_a_plain_one_is_rejected() -> None:
@@ -240,9 +275,13 @@ def test_standalone_operations_run_the_upstream_operations_they_need() -> None:
     def report(clean: Clean) -> Report: ...
 
     result = compile_ops(fetch_stepstone, fetch_linkedin, merge, report)
-    assert steps(result, "report_flow")[-2:] == [
-        ("scraping.merge", True),
-        ("report", False),
+    flow = result.flows["report_flow"]
+    assert steps(result, "report_flow") == [("report", False)]
+    assert flow.delegation is not None and flow.delegation.flow == "scraping_flow"
+    assert [(p.name, p.supplies) for p in flow.parameters] == [
+        ("keywords", None),
+        ("limit", None),
+        ("clean", "scraping.merge"),
     ]
 
 

@@ -12,20 +12,9 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pulpo.runtime import gather_limited, run_script, run_task, validate_output
 
-from jobhunter.models import (
-    CleanedJobs,
-    JobPosting,
-    PostingSkills,
-    RawJobs,
-    SkillReport,
-)
-from jobhunter.operations import (
-    extract_skills,
-    fetch_linkedin,
-    fetch_stepstone,
-    merge,
-    summarize,
-)
+from jobhunter.models import CleanedJobs, JobPosting, PostingSkills, SkillReport
+from jobhunter.operations import extract_skills, summarize
+from run_cache.orchestration import scraping_flow as scraping_flows
 
 
 @task(name="parsing.skills.extract", cache_policy=NO_CACHE)
@@ -43,41 +32,6 @@ async def parsing_summarize_task(parsed: list[PostingSkills], top: int) -> Skill
         "parsing.summarize",
         SkillReport,
         await asyncio.to_thread(summarize, parsed=parsed, top=top),
-    )
-
-
-@task(name="scraping.linkedin.fetch", timeout_seconds=30.0, cache_policy=NO_CACHE)
-async def scraping_linkedin_fetch_task(keywords: str, limit: int) -> RawJobs:
-    """Fetch postings from LinkedIn (an async client)."""
-    return validate_output(
-        "scraping.linkedin.fetch",
-        RawJobs,
-        await fetch_linkedin(keywords=keywords, limit=limit),
-    )
-
-
-@task(name="scraping.merge", cache_policy=NO_CACHE)
-async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJobs:
-    """Combine both boards, keeping the first posting of each URL."""
-    return validate_output(
-        "scraping.merge",
-        CleanedJobs,
-        await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin),
-    )
-
-
-@task(
-    name="scraping.stepstone.fetch",
-    retries=2,
-    retry_delay_seconds=[0.2, 0.4],
-    cache_policy=NO_CACHE,
-)
-async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
-    """Fetch postings from StepStone (a blocking client, run in a worker thread)."""
-    return validate_output(
-        "scraping.stepstone.fetch",
-        RawJobs,
-        await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit),
     )
 
 
@@ -99,34 +53,24 @@ async def parsing_flow(
 ) -> ParsingFlowResult:
     """Run every operation under `parsing`.
 
-    Operations outside `parsing` run first, only to produce what it needs; pass
-    `cleaned_jobs` to skip them.
+    `scraping_flow` runs in this flow run too: its operations are exactly what `parsing`
+    needs from outside; pass `cleaned_jobs` to skip it.
     """
     upstream: list[asyncio.Task[Any]] = []
     if cleaned_jobs is None:
-        scraping_linkedin_fetch = asyncio.create_task(
-            run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+        scraping = asyncio.create_task(
+            scraping_flows.scraping_flow.fn(keywords=keywords, limit=limit)
         )
-        scraping_stepstone_fetch = asyncio.create_task(
-            run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
-        )
-
-        async def scraping_merge_when_ready() -> CleanedJobs:
-            return await run_task(
-                scraping_merge_task,
-                stepstone=await scraping_stepstone_fetch,
-                linkedin=await scraping_linkedin_fetch,
-            )
-
-        scraping_merge = asyncio.create_task(scraping_merge_when_ready())
-        upstream += [scraping_linkedin_fetch, scraping_stepstone_fetch, scraping_merge]
+        upstream += [scraping]
 
     async def skills_extract_when_ready() -> list[PostingSkills]:
         return await gather_limited(
             (
                 run_task(parsing_skills_extract_task, posting=item)
                 for item in (
-                    cleaned_jobs if cleaned_jobs is not None else await scraping_merge
+                    cleaned_jobs
+                    if cleaned_jobs is not None
+                    else (await scraping)["scraping.merge"]
                 ).postings
             ),
             limit=8,
@@ -161,34 +105,24 @@ async def parsing_skills_flow(
 ) -> ParsingSkillsFlowResult:
     """Run every operation under `parsing.skills`.
 
-    Operations outside `parsing.skills` run first, only to produce what it needs; pass
-    `cleaned_jobs` to skip them.
+    `scraping_flow` runs in this flow run too: its operations are exactly what
+    `parsing.skills` needs from outside; pass `cleaned_jobs` to skip it.
     """
     upstream: list[asyncio.Task[Any]] = []
     if cleaned_jobs is None:
-        scraping_linkedin_fetch = asyncio.create_task(
-            run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+        scraping = asyncio.create_task(
+            scraping_flows.scraping_flow.fn(keywords=keywords, limit=limit)
         )
-        scraping_stepstone_fetch = asyncio.create_task(
-            run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
-        )
-
-        async def scraping_merge_when_ready() -> CleanedJobs:
-            return await run_task(
-                scraping_merge_task,
-                stepstone=await scraping_stepstone_fetch,
-                linkedin=await scraping_linkedin_fetch,
-            )
-
-        scraping_merge = asyncio.create_task(scraping_merge_when_ready())
-        upstream += [scraping_linkedin_fetch, scraping_stepstone_fetch, scraping_merge]
+        upstream += [scraping]
 
     async def extract_when_ready() -> list[PostingSkills]:
         return await gather_limited(
             (
                 run_task(parsing_skills_extract_task, posting=item)
                 for item in (
-                    cleaned_jobs if cleaned_jobs is not None else await scraping_merge
+                    cleaned_jobs
+                    if cleaned_jobs is not None
+                    else (await scraping)["scraping.merge"]
                 ).postings
             ),
             limit=8,

@@ -12,46 +12,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pulpo.runtime import init_documents, run_script, run_task, validate_output
 
-from jobhunter.models import CleanedJobs, JobRecord, RawJobs, StoredJobs
-from jobhunter.operations import fetch_linkedin, fetch_stepstone, merge, save_postings
+from jobhunter.models import CleanedJobs, JobRecord, StoredJobs
+from jobhunter.operations import save_postings
+from run_cache.orchestration import scraping_flow as scraping_flows
 
 # Beanie documents, initialised in each event loop before an operation uses them.
 DOCUMENTS = [JobRecord]
-
-
-@task(name="scraping.linkedin.fetch", timeout_seconds=30.0, cache_policy=NO_CACHE)
-async def scraping_linkedin_fetch_task(keywords: str, limit: int) -> RawJobs:
-    """Fetch postings from LinkedIn (an async client)."""
-    return validate_output(
-        "scraping.linkedin.fetch",
-        RawJobs,
-        await fetch_linkedin(keywords=keywords, limit=limit),
-    )
-
-
-@task(name="scraping.merge", cache_policy=NO_CACHE)
-async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJobs:
-    """Combine both boards, keeping the first posting of each URL."""
-    return validate_output(
-        "scraping.merge",
-        CleanedJobs,
-        await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin),
-    )
-
-
-@task(
-    name="scraping.stepstone.fetch",
-    retries=2,
-    retry_delay_seconds=[0.2, 0.4],
-    cache_policy=NO_CACHE,
-)
-async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
-    """Fetch postings from StepStone (a blocking client, run in a worker thread)."""
-    return validate_output(
-        "scraping.stepstone.fetch",
-        RawJobs,
-        await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit),
-    )
 
 
 @task(
@@ -82,32 +48,22 @@ async def storage_flow(
 ) -> StorageFlowResult:
     """Run every operation under `storage`.
 
-    Operations outside `storage` run first, only to produce what it needs; pass
-    `cleaned_jobs` to skip them.
+    `scraping_flow` runs in this flow run too: its operations are exactly what `storage`
+    needs from outside; pass `cleaned_jobs` to skip it.
     """
     upstream: list[asyncio.Task[Any]] = []
     if cleaned_jobs is None:
-        scraping_linkedin_fetch = asyncio.create_task(
-            run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
+        scraping = asyncio.create_task(
+            scraping_flows.scraping_flow.fn(keywords=keywords, limit=limit)
         )
-        scraping_stepstone_fetch = asyncio.create_task(
-            run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
-        )
-
-        async def scraping_merge_when_ready() -> CleanedJobs:
-            return await run_task(
-                scraping_merge_task,
-                stepstone=await scraping_stepstone_fetch,
-                linkedin=await scraping_linkedin_fetch,
-            )
-
-        scraping_merge = asyncio.create_task(scraping_merge_when_ready())
-        upstream += [scraping_linkedin_fetch, scraping_stepstone_fetch, scraping_merge]
+        upstream += [scraping]
 
     async def save_when_ready() -> StoredJobs:
         return await run_task(
             storage_save_task,
-            jobs=cleaned_jobs if cleaned_jobs is not None else await scraping_merge,
+            jobs=cleaned_jobs
+            if cleaned_jobs is not None
+            else (await scraping)["scraping.merge"],
             keywords=keywords,
         )
 
