@@ -23,6 +23,8 @@ KNOWN_KEYS = (
     "work_pool",
     "api_port",
     "cors_origins",
+    "local_server",
+    "task_logs",
 )
 
 
