@@ -74,11 +74,19 @@ class CLI:
         return self._analyze()[0]
 
     def compile(self) -> BuildResult:
-        """Generate ``run_cache/orchestration/`` for the project."""
-        from pulpo.orchestration.codegen import PrefectCodeGenerator
+        """Generate ``run_cache/orchestration/`` for the project.
+
+        Also records the build's fingerprint there, so that runs can skip rebuilding
+        while the sources stay unchanged (:mod:`pulpo.fingerprint`).
+        """
+        from pulpo import fingerprint
+        from pulpo.orchestration.codegen import PrefectCodeGenerator, uses_documents
         from pulpo.orchestration.writer import swap_in, write_if_changed
 
         orchestration, timings = self._analyze()
+        sources = fingerprint.current_fingerprint(
+            self.project, fingerprint.imported_files(self.project)
+        )
         started = time.perf_counter()
         files = PrefectCodeGenerator(
             orchestration, self.project.first_party
@@ -90,11 +98,24 @@ class CLI:
         write_if_changed(run_cache / ".gitignore", "*\n")
         write_if_changed(run_cache / "README.md", RUN_CACHE_README)
         report = swap_in(self.project.orchestration_dir, files)
+        fingerprint.save(
+            self.project,
+            fingerprint.BuildRecord(
+                fingerprint=sources,
+                generated={name: len(text.encode()) for name, text in files.items()},
+                flows_using_documents=tuple(
+                    name
+                    for name, definition in orchestration.flows.items()
+                    if uses_documents(orchestration, definition)
+                ),
+            ),
+        )
         return BuildResult(
             orchestration=orchestration,
             written=report.written,
             unchanged=report.unchanged,
-            removed=report.removed,
+            # The previous record, which the swap dropped and save() replaced.
+            removed=tuple(f for f in report.removed if f != fingerprint.FILE_NAME),
             import_seconds=timings[0],
             analysis_seconds=timings[1],
             flows_seconds=timings[2],
