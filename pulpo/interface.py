@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,6 +21,7 @@ from pulpo.errors import RunError, ServiceError
 from pulpo.project import Project
 
 if TYPE_CHECKING:
+    from pulpo.generated import BuiltFlow
     from pulpo.orchestration.compiler import Orchestration
     from pulpo.orchestration.writer import WriteReport
     from pulpo.services.manager import ServiceManager, ServiceStatus
@@ -191,39 +193,37 @@ class CLI:
         deployment: bool = False,
         timeout: float | None = None,
     ) -> Any:
-        """Build, then run ``flow`` with ``name=value`` params and return its result.
+        """Run ``flow`` with ``name=value`` params and return its result.
 
-        The run happens in this process: against the project's Prefect server when it
-        is up (``pulpo up``), else in Prefect's ephemeral mode with its home under
+        Builds first, unless nothing changed since the last build. The run happens in
+        this process: against the project's Prefect server when it is up (``pulpo
+        up``), else in Prefect's ephemeral mode with its home under
         ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits.
+
+        Raises:
+            RunError: an unknown flow, bad parameters, or the flow failed.
+            ServiceError: a deployment without a server.
         """
-        from pulpo.runtime.parameters import ParameterSlot, bind, parse_assignments
+        from pulpo.generated import flows_needing_database
+        from pulpo.runtime.execution import run_flow
+        from pulpo.runtime.parameters import bind, parse_assignments
         from pulpo.services.environment import use_running_services
 
         raw = parse_assignments(params)
-        orchestration = self.compile().orchestration
-        definition = orchestration.flows.get(flow)
-        if definition is None:
-            raise RunError.unknown_flow(flow, list(orchestration.flows))
-        slots = [
-            ParameterSlot(p.name, p.annotation, p.required, p.operations)
-            for p in definition.parameters
-        ]
-        parameters = bind(flow, slots, raw)
+        flows, using_documents = self._built_flows()
+        target = flows.get(flow)
+        if target is None:
+            raise RunError.unknown_flow(flow, list(flows))
+        bind(flow, target.parameters, raw)  # names and required ones, before any start
         uses_server = use_running_services(self.project)
         if deployment:
-            if not uses_server and not os.environ.get("PREFECT_API_URL"):
-                raise ServiceError(
-                    "running a deployment needs the Prefect server and worker: run "
-                    "`pulpo up` and `pulpo prefect deploy --all` first"
-                )
-            from pydantic_core import to_jsonable_python
-
-            from pulpo.deployments import run_deployment
-
-            return run_deployment(flow, to_jsonable_python(parameters), timeout)
-        _check_database(orchestration, flow)
-        return _run_generated(self.project, definition.module, flow, parameters)
+            return self._run_deployment(target, raw, uses_server, timeout)
+        needing = flows_needing_database(flows, flow, using_documents)
+        if needing and not os.environ.get("MONGODB_URL"):
+            raise RunError.needs_database(flow, needing)
+        generated = _load_flow(self.project, target)
+        parameters = bind(flow, target.typed(generated), raw)
+        return run_flow(generated, parameters)
 
     def deploy(self, flows: Sequence[str] = ()) -> list[str]:
         """Register a deployment per flow (all flows when none are named)."""
@@ -350,6 +350,39 @@ class CLI:
         if changed and self.services.backend.state(service).running:
             self.services.stop("api")
 
+    def _built_flows(self) -> tuple[dict[str, BuiltFlow], tuple[str, ...]]:
+        """The generated flows and those using documents; rebuilt first if stale."""
+        from pulpo import fingerprint
+        from pulpo.generated import built_flows
+
+        record = fingerprint.load(self.project)
+        if record is None or not fingerprint.is_fresh(self.project, record):
+            self.compile()
+            record = fingerprint.load(self.project)
+        using = record.flows_using_documents if record is not None else ()
+        return built_flows(self.project), using
+
+    def _run_deployment(
+        self,
+        target: BuiltFlow,
+        raw: dict[str, str],
+        uses_server: bool,
+        timeout: float | None,
+    ) -> Any:
+        from pydantic_core import to_jsonable_python
+
+        from pulpo.deployments import run_deployment
+        from pulpo.runtime.parameters import bind
+
+        if not uses_server and not os.environ.get("PREFECT_API_URL"):
+            raise ServiceError(
+                "running a deployment needs the Prefect server and worker: run "
+                "`pulpo up` and `pulpo prefect deploy --all` first"
+            )
+        generated = _load_flow(self.project, target)
+        parameters = bind(target.name, target.typed(generated), raw)
+        return run_deployment(target.name, to_jsonable_python(parameters), timeout)
+
     def _analyze(self) -> tuple[Orchestration, tuple[float, float, float]]:
         """The orchestration, and seconds spent importing, analysing, grouping flows."""
         from pulpo.analysis.dataflow import DataFlowAnalyzer
@@ -373,28 +406,15 @@ class CLI:
         return orchestration, timings
 
 
-def _check_database(orchestration: Orchestration, flow: str) -> None:
-    from pulpo.orchestration.codegen import needs_database
-
-    if os.environ.get("MONGODB_URL"):
-        return
-    needing = needs_database(orchestration, flow)
-    if needing:
-        raise RunError(
-            f"flow {flow!r} uses Beanie documents (in {', '.join(needing)}) and no "
-            f"database is configured; run `pulpo up` (or `pulpo db start`) or set "
-            f"MONGODB_URL"
-        )
-
-
-def _run_generated(
-    project: Project, module: str, flow: str, parameters: dict[str, Any]
-) -> Any:
+def _load_flow(project: Project, target: BuiltFlow) -> Any:
+    """Import the generated module of ``target`` (and so Prefect) and return the flow."""
     import importlib
 
     from pulpo.runtime.environment import configure_prefect
-    from pulpo.runtime.execution import run_flow
 
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
     configure_prefect(project.root)
-    generated = importlib.import_module(f"run_cache.orchestration.{module}")
-    return run_flow(getattr(generated, flow), parameters)
+    generated = importlib.import_module(f"run_cache.orchestration.{target.module}")
+    return getattr(generated, target.name)

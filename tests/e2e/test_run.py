@@ -382,3 +382,72 @@ def test_without_a_server_runs_use_an_ephemeral_prefect_under_run_cache(
     }
     assert (jobhunter / "run_cache" / "prefect").is_dir()
     assert "Starting temporary server" in result.stderr
+
+
+GREETING = """
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Greeting(BaseModel):
+    text: str
+
+
+@datamodel
+class Shout(BaseModel):
+    text: str
+
+
+@operation(name="greet.hello", outputs=Greeting)
+def hello(name: str = "world") -> Greeting:
+    return Greeting(text=f"hello {name}")
+
+
+@operation(name="greet.shout", inputs=Greeting, outputs=Shout)
+def shout(greeting: Greeting) -> Shout:
+    return Shout(text=greeting.text.upper())
+"""
+
+
+def generated_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of run_cache/orchestration/ and of every file in it."""
+    folder = root / "run_cache" / "orchestration"
+    return {
+        str(path.relative_to(root)): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in [folder, *folder.iterdir()]
+        if path.name != "__pycache__"
+    }
+
+
+def test_runs_rebuild_only_when_the_code_changed(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=GREETING)
+    first = run_json("greet_flow", "-p", "name=ada", cwd=root, env=server_env)
+    assert first["greet.shout"] == {"text": "HELLO ADA"}
+    built = generated_state(root)
+
+    again = run_json("greet_flow", "-p", "name=bob", cwd=root, env=server_env)
+    assert again["greet.shout"] == {"text": "HELLO BOB"}
+    assert generated_state(root) == built  # no build: nothing swapped or rewritten
+
+    ops = root / "app" / "ops.py"
+    ops.write_text(ops.read_text().replace("text.upper()", 'text.upper() + "!"'))
+    edited = run_json("greet_flow", "-p", "name=bob", cwd=root, env=server_env)
+    assert edited["greet.shout"] == {"text": "HELLO BOB!"}
+    assert generated_state(root) != built  # rebuilt (the flow files are unchanged)
+
+
+def test_a_new_module_is_picked_up_once_imported(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=GREETING)
+    assert run_json("greet_flow", cwd=root, env=server_env)["greet.shout"]
+    (root / "app" / "extra.py").write_text(
+        "from pulpo import operation\n\n\n"
+        '@operation(name="extra.ping")\ndef ping() -> str:\n    return "pong"\n'
+    )
+    ops = root / "app" / "ops.py"
+    ops.write_text("from app.extra import ping  # noqa: F401\n" + ops.read_text())
+    assert run_json("extra_flow", cwd=root, env=server_env) == {"extra.ping": "pong"}
