@@ -13,6 +13,7 @@ import pytest
 
 from tests.cli.test_errors import assert_user_error
 from tests.conftest import REPO, MakeProject, run_pulpo
+from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -371,17 +372,34 @@ def test_awkward_signatures_run(server_env: dict[str, str], tmp_path: Path) -> N
     }
 
 
-def test_without_a_server_runs_use_an_ephemeral_prefect_under_run_cache(
-    jobhunter: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("option", "setting"),
+    [("--ephemeral", {}), (None, {"PULPO_LOCAL_SERVER": "0"})],
+    ids=["--ephemeral", "local_server=false"],
+)
+def test_without_a_server_runs_can_use_an_ephemeral_prefect_under_run_cache(
+    jobhunter: Path, tmp_path: Path, option: str | None, setting: dict[str, str]
 ) -> None:
-    env = {"HOME": str(tmp_path), "PREFECT_API_URL": "", "PREFECT_HOME": ""}
-    result = run_pulpo("prefect", "run", "healthcheck_flow", cwd=jobhunter, env=env)
+    env = {
+        "HOME": str(tmp_path),
+        "PREFECT_API_URL": "",
+        "PREFECT_HOME": "",
+        "PULPO_PREFECT_PORT": str(free_port()),
+        **setting,
+    }
+    options = [option] if option else []
+    result = run_pulpo(
+        "prefect", "run", "healthcheck_flow", *options, cwd=jobhunter, env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == {
         "healthcheck": {"ok": True, "checked": ["skills", "companies"]}
     }
     assert (jobhunter / "run_cache" / "prefect").is_dir()
     assert "Starting temporary server" in result.stderr
+    assert "started the project's Prefect server" not in result.stderr
+    status = run_pulpo("status", "--json", cwd=jobhunter, env=env)
+    assert {row["state"] for row in json.loads(status.stdout)} == {"stopped"}
 
 
 GREETING = """
