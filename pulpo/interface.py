@@ -203,6 +203,7 @@ class CLI:
         deployment: bool = False,
         timeout: float | None = None,
         ephemeral: bool = False,
+        quiet_tasks: bool = False,
     ) -> Any:
         """Run ``flow`` with ``name=value`` params and return its result.
 
@@ -213,6 +214,8 @@ class CLI:
         false``, a Prefect configured by the user, or the server's port taken, none is
         started and the run uses Prefect's temporary server with its home under
         ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits.
+        ``quiet_tasks`` drops Prefect's INFO lines per task, as ``task_logs =
+        "warning"`` does.
 
         Raises:
             RunError: an unknown flow, bad parameters, or the flow failed.
@@ -236,7 +239,8 @@ class CLI:
         if needing and not os.environ.get("MONGODB_URL"):
             raise RunError.needs_database(flow, needing)
         start_server = not uses_server and self._use_local_prefect(ephemeral)
-        generated = _load_flow(self.project, target)
+        task_logs = "warning" if quiet_tasks else self.services.settings.task_logs
+        generated = _load_flow(self.project, target, task_logs)
         parameters = bind(flow, target.typed(generated), raw)
         if start_server:
             self.services.start("prefect")
@@ -454,7 +458,7 @@ def _to_stderr(text: str) -> None:
     print(text, file=sys.stderr)
 
 
-def _load_flow(project: Project, target: BuiltFlow) -> Any:
+def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> Any:
     """Import the generated module of ``target`` (and so Prefect) and return the flow."""
     import importlib
 
@@ -463,6 +467,6 @@ def _load_flow(project: Project, target: BuiltFlow) -> Any:
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    configure_prefect(project.root)
+    configure_prefect(project.root, task_logs)
     generated = importlib.import_module(f"run_cache.orchestration.{target.module}")
     return getattr(generated, target.name)

@@ -132,6 +132,12 @@ def prefect_run(
             "server for this run only.",
         ),
     ] = False,
+    quiet_tasks: Annotated[
+        bool,
+        typer.Option(
+            "--quiet-tasks", help="Leave out Prefect's INFO lines for each task run."
+        ),
+    ] = False,
 ) -> None:
     """Run FLOW (building first if the code changed) and print its result as JSON.
 
@@ -146,6 +152,7 @@ def prefect_run(
         deployment=deployment,
         timeout=timeout,
         ephemeral=ephemeral,
+        quiet_tasks=quiet_tasks,
     )
     typer.echo(result_json(result))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -469,3 +470,27 @@ def test_a_new_module_is_picked_up_once_imported(
     ops = root / "app" / "ops.py"
     ops.write_text("from app.extra import ping  # noqa: F401\n" + ops.read_text())
     assert run_json("extra_flow", cwd=root, env=server_env) == {"extra.ping": "pong"}
+
+
+TASK_LINE = re.compile(r"Task run '[^']+' - Finished in state Completed")
+FLOW_LINE = re.compile(r"Flow run '[^']+' - Finished in state Completed")
+
+
+@pytest.mark.parametrize("quiet", ["task_logs", "--quiet-tasks", None])
+def test_task_logs_warning_drops_the_per_task_lines(
+    make_project: MakeProject, server_env: dict[str, str], quiet: str | None
+) -> None:
+    setting = '\ntask_logs = "warning"\n' if quiet == "task_logs" else ""
+    root = make_project(
+        ops=GREETING,
+        pyproject=f'[tool.pulpo]\nmodules = ["app.ops"]{setting}\n',
+    )
+    options = ["--quiet-tasks"] if quiet == "--quiet-tasks" else []
+    result = run_pulpo(
+        "prefect", "run", "greet_flow", *options, cwd=root, env=server_env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["greet.shout"] == {"text": "HELLO WORLD"}
+    assert FLOW_LINE.search(result.stderr), result.stderr
+    tasks = TASK_LINE.findall(result.stderr)
+    assert len(tasks) == (0 if quiet else 2), result.stderr
