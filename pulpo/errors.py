@@ -91,6 +91,14 @@ class RunError(PulpoError):
         listed = ", ".join(known) or "none (is the project empty?)"
         return cls(f"unknown flow {name!r}{did_you_mean(name, known)}; flows: {listed}")
 
+    @classmethod
+    def needs_database(cls, name: str, needing: Sequence[str]) -> RunError:
+        return cls(
+            f"flow {name!r} uses Beanie documents (in {', '.join(needing)}) and no "
+            f"database is configured; run `pulpo up` (or `pulpo db start`) or set "
+            f"MONGODB_URL"
+        )
+
 
 class ServiceError(PulpoError):
     """A service cannot be started, stopped or reached."""

@@ -26,6 +26,8 @@ KNOWN_KEYS = (
     "task_runner",
     "dask_address",
     "flows",
+    "local_server",
+    "task_logs",
 )
 TASK_RUNNERS = ("threads", "processes", "dask")
 FLOW_KEYS = ("task_runner",)

@@ -52,7 +52,7 @@ ProjectOption = Annotated[
 @app.callback()
 def root(ctx: typer.Context, project: ProjectOption = None) -> None:
     """pulpo: from @datamodel and @operation to Prefect flows."""
-    ctx.obj = CLI(project)
+    ctx.obj = CLI(project, notify=_notice)
 
 
 @app.command()
@@ -124,14 +124,36 @@ def prefect_run(
         Optional[float],  # noqa: UP045
         typer.Option("--timeout", help="With --deployment: seconds to wait at most."),
     ] = None,
+    ephemeral: Annotated[
+        bool,
+        typer.Option(
+            "--ephemeral",
+            help="Start no server: without one running, use Prefect's temporary "
+            "server for this run only.",
+        ),
+    ] = False,
+    quiet_tasks: Annotated[
+        bool,
+        typer.Option(
+            "--quiet-tasks", help="Leave out Prefect's INFO lines for each task run."
+        ),
+    ] = False,
 ) -> None:
-    """Build, run FLOW and print its result as JSON.
+    """Run FLOW (building first if the code changed) and print its result as JSON.
 
-    Uses the project's Prefect server when it is up, else Prefect's ephemeral mode.
+    Uses the project's Prefect server, starting it when none is running (pulpo down
+    stops it).
     """
     from pulpo.runtime.execution import result_json
 
-    result = ctx.obj.run(flow, param or [], deployment=deployment, timeout=timeout)
+    result = ctx.obj.run(
+        flow,
+        param or [],
+        deployment=deployment,
+        timeout=timeout,
+        ephemeral=ephemeral,
+        quiet_tasks=quiet_tasks,
+    )
     typer.echo(result_json(result))
 
 
@@ -154,6 +176,10 @@ def prefect_deploy(
 
 
 services.register(app, prefect_app)
+
+
+def _notice(text: str) -> None:
+    typer.echo(text, err=True)
 
 
 def main() -> None:

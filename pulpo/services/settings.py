@@ -1,9 +1,11 @@
-"""Where the services listen: ``[tool.pulpo]`` keys with ``PULPO_*`` overrides."""
+"""Where the services listen and how runs use them: ``[tool.pulpo]`` keys with
+``PULPO_*`` overrides."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Literal
 
 from pulpo.errors import ProjectError
 from pulpo.project import Project
@@ -13,10 +15,20 @@ DEFAULT_DB_PORT = 47017
 DEFAULT_PREFECT_PORT = 47200
 DEFAULT_API_PORT = 47800
 
+TaskLogs = Literal["info", "warning"]
+TASK_LOGS: tuple[TaskLogs, ...] = ("info", "warning")
+TRUE = ("1", "true", "yes", "on")
+FALSE = ("0", "false", "no", "off")
+
 
 @dataclass(frozen=True)
 class ServiceSettings:
-    """Addresses and names the services use."""
+    """Addresses and names the services use, and how ``pulpo prefect run`` uses them.
+
+    ``local_server``: a run that finds no Prefect server starts the project's own
+    (else it runs on Prefect's temporary one). ``task_logs``: the lowest level of
+    Prefect's per-task log lines in runs.
+    """
 
     host: str
     db_port: int
@@ -27,6 +39,8 @@ class ServiceSettings:
     mongodb_url: str | None
     prefect_database_url: str | None
     cors_origins: tuple[str, ...] = ()
+    local_server: bool = True
+    task_logs: TaskLogs = "info"
 
     @property
     def prefect_api_url(self) -> str:
@@ -84,6 +98,13 @@ class ServiceSettings:
             cors_origins=_origins(
                 project, pick("cors_origins", "PULPO_CORS_ORIGINS", [])
             ),
+            local_server=_flag(
+                project,
+                "local_server",
+                os.environ.get("PULPO_LOCAL_SERVER") or config.get("local_server"),
+                default=True,
+            ),
+            task_logs=_task_logs(project, pick("task_logs", "PULPO_TASK_LOGS", "info")),
         )
 
 
@@ -122,3 +143,31 @@ def _origins(project: Project, value: object) -> tuple[str, ...]:
                 f"scheme://host[:port], e.g. http://localhost:5173",
             )
     return origins
+
+
+def _flag(project: Project, key: str, value: object, default: bool) -> bool:
+    """A boolean from TOML (``true``/``false``) or the environment (``1``/``0``…)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE or text in FALSE:
+        return text in TRUE
+    raise ProjectError.bad_config(
+        str(project.config_file or "pyproject.toml"),
+        f"{key} must be true or false (got {value!r}); in the environment, "
+        f"PULPO_{key.upper()}=1 or 0",
+    )
+
+
+def _task_logs(project: Project, value: object) -> TaskLogs:
+    text = str(value).strip().lower()
+    for choice in TASK_LOGS:
+        if text == choice:
+            return choice
+    raise ProjectError.bad_config(
+        str(project.config_file or "pyproject.toml"),
+        f"task_logs must be one of {', '.join(map(repr, TASK_LOGS))} (got {value!r}); "
+        f"set it in [tool.pulpo] or with PULPO_TASK_LOGS",
+    )

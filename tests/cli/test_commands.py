@@ -22,6 +22,7 @@ def test_build_generates_a_module_per_namespace_and_the_graph(
     assert "built 3 flows in 3 modules" in result.stdout
     generated = root / "run_cache" / "orchestration"
     assert sorted(p.name for p in generated.iterdir()) == [
+        ".build-fingerprint",  # what the build was made from (pulpo.fingerprint)
         "__init__.py",
         "graph.json",
         "graph.mmd",

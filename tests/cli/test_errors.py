@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import MakeProject, Result, run_pulpo
+from tests.e2e.conftest import free_port
 
 MODELS = """
 from pydantic import BaseModel
@@ -174,6 +175,33 @@ def test_unknown_flow_lists_flows_and_suggests(make_project: MakeProject) -> Non
         "did you mean 'scraping_flow'",
         "parsing_flow",
     )
+
+
+def test_runs_from_an_unchanged_build_still_check_flows_and_parameters(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("build", cwd=root).returncode == 0
+    generated = root / "run_cache" / "orchestration"
+    inode = generated.stat().st_ino
+    # Checked before any Prefect server is chosen or started; this port stays unused.
+    env = {"PREFECT_API_URL": "", "PULPO_PREFECT_PORT": str(free_port())}
+
+    def run(*args: str) -> Result:
+        return run_pulpo("prefect", "run", *args, cwd=root, env=env)
+
+    assert_user_error(
+        run("scrapping_flow"), "unknown flow 'scrapping_flow'", "did you mean"
+    )
+    assert_user_error(run("parsing_flow"), "needs parameter 'strict'", "parsing.clean")
+    assert_user_error(
+        run("parsing_flow", "-p", "strict=maybe"),
+        "invalid value 'maybe' for parameter 'strict' of flow 'parsing_flow'",
+    )
+    assert_user_error(
+        run("scraping_flow", "-p", "keyword=go"), "did you mean 'keywords'"
+    )
+    assert generated.stat().st_ino == inode  # none of them rebuilt
 
 
 def test_missing_required_parameter(make_project: MakeProject) -> None:

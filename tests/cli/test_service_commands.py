@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.cli.test_errors import GOOD, assert_user_error
 from tests.conftest import MakeProject, run_pulpo
 
@@ -53,6 +55,24 @@ def test_a_bad_port_is_a_config_error(make_project: MakeProject) -> None:
     assert_user_error(
         result, "db_port must be a port number from 1024 to 65535", "PULPO_DB_PORT"
     )
+
+
+@pytest.mark.parametrize(
+    ("setting", "env", "fragment"),
+    [
+        ('local_server = "maybe"', {}, "local_server must be true or false"),
+        ("", {"PULPO_LOCAL_SERVER": "maybe"}, "PULPO_LOCAL_SERVER=1 or 0"),
+        ('task_logs = "debug"', {}, "task_logs must be one of 'info', 'warning'"),
+        ("", {"PULPO_TASK_LOGS": "loud"}, "got 'loud'"),
+    ],
+)
+def test_bad_run_settings_are_config_errors(
+    make_project: MakeProject, setting: str, env: dict[str, str], fragment: str
+) -> None:
+    config = f'[tool.pulpo]\nmodules = ["app.ops"]\n{setting}\n'
+    root = make_project(ops=GOOD, pyproject=config)
+    result = run_pulpo("status", cwd=root, env={**NO_SERVICES, **env})
+    assert_user_error(result, "pyproject.toml", fragment)
 
 
 def test_unknown_service_names_get_a_suggestion(make_project: MakeProject) -> None:

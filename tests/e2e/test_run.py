@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from tests.cli.test_errors import assert_user_error
 from tests.conftest import REPO, MakeProject, run_pulpo
+from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -371,14 +373,124 @@ def test_awkward_signatures_run(server_env: dict[str, str], tmp_path: Path) -> N
     }
 
 
-def test_without_a_server_runs_use_an_ephemeral_prefect_under_run_cache(
-    jobhunter: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("option", "setting"),
+    [("--ephemeral", {}), (None, {"PULPO_LOCAL_SERVER": "0"})],
+    ids=["--ephemeral", "local_server=false"],
+)
+def test_without_a_server_runs_can_use_an_ephemeral_prefect_under_run_cache(
+    jobhunter: Path, tmp_path: Path, option: str | None, setting: dict[str, str]
 ) -> None:
-    env = {"HOME": str(tmp_path), "PREFECT_API_URL": "", "PREFECT_HOME": ""}
-    result = run_pulpo("prefect", "run", "healthcheck_flow", cwd=jobhunter, env=env)
+    env = {
+        "HOME": str(tmp_path),
+        "PREFECT_API_URL": "",
+        "PREFECT_HOME": "",
+        "PULPO_PREFECT_PORT": str(free_port()),
+        **setting,
+    }
+    options = [option] if option else []
+    result = run_pulpo(
+        "prefect", "run", "healthcheck_flow", *options, cwd=jobhunter, env=env
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout) == {
         "healthcheck": {"ok": True, "checked": ["skills", "companies"]}
     }
     assert (jobhunter / "run_cache" / "prefect").is_dir()
     assert "Starting temporary server" in result.stderr
+    assert "started the project's Prefect server" not in result.stderr
+    status = run_pulpo("status", "--json", cwd=jobhunter, env=env)
+    assert {row["state"] for row in json.loads(status.stdout)} == {"stopped"}
+
+
+GREETING = """
+from pydantic import BaseModel
+from pulpo import datamodel, operation
+
+
+@datamodel
+class Greeting(BaseModel):
+    text: str
+
+
+@datamodel
+class Shout(BaseModel):
+    text: str
+
+
+@operation(name="greet.hello", outputs=Greeting)
+def hello(name: str = "world") -> Greeting:
+    return Greeting(text=f"hello {name}")
+
+
+@operation(name="greet.shout", inputs=Greeting, outputs=Shout)
+def shout(greeting: Greeting) -> Shout:
+    return Shout(text=greeting.text.upper())
+"""
+
+
+def generated_state(root: Path) -> dict[str, tuple[int, int]]:
+    """Inode and mtime of run_cache/orchestration/ and of every file in it."""
+    folder = root / "run_cache" / "orchestration"
+    return {
+        str(path.relative_to(root)): (path.stat().st_ino, path.stat().st_mtime_ns)
+        for path in [folder, *folder.iterdir()]
+        if path.name != "__pycache__"
+    }
+
+
+def test_runs_rebuild_only_when_the_code_changed(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=GREETING)
+    first = run_json("greet_flow", "-p", "name=ada", cwd=root, env=server_env)
+    assert first["greet.shout"] == {"text": "HELLO ADA"}
+    built = generated_state(root)
+
+    again = run_json("greet_flow", "-p", "name=bob", cwd=root, env=server_env)
+    assert again["greet.shout"] == {"text": "HELLO BOB"}
+    assert generated_state(root) == built  # no build: nothing swapped or rewritten
+
+    ops = root / "app" / "ops.py"
+    ops.write_text(ops.read_text().replace("text.upper()", 'text.upper() + "!"'))
+    edited = run_json("greet_flow", "-p", "name=bob", cwd=root, env=server_env)
+    assert edited["greet.shout"] == {"text": "HELLO BOB!"}
+    assert generated_state(root) != built  # rebuilt (the flow files are unchanged)
+
+
+def test_a_new_module_is_picked_up_once_imported(
+    make_project: MakeProject, server_env: dict[str, str]
+) -> None:
+    root = make_project(ops=GREETING)
+    assert run_json("greet_flow", cwd=root, env=server_env)["greet.shout"]
+    (root / "app" / "extra.py").write_text(
+        "from pulpo import operation\n\n\n"
+        '@operation(name="extra.ping")\ndef ping() -> str:\n    return "pong"\n'
+    )
+    ops = root / "app" / "ops.py"
+    ops.write_text("from app.extra import ping  # noqa: F401\n" + ops.read_text())
+    assert run_json("extra_flow", cwd=root, env=server_env) == {"extra.ping": "pong"}
+
+
+TASK_LINE = re.compile(r"Task run '[^']+' - Finished in state Completed")
+FLOW_LINE = re.compile(r"Flow run '[^']+' - Finished in state Completed")
+
+
+@pytest.mark.parametrize("quiet", ["task_logs", "--quiet-tasks", None])
+def test_task_logs_warning_drops_the_per_task_lines(
+    make_project: MakeProject, server_env: dict[str, str], quiet: str | None
+) -> None:
+    setting = '\ntask_logs = "warning"\n' if quiet == "task_logs" else ""
+    root = make_project(
+        ops=GREETING,
+        pyproject=f'[tool.pulpo]\nmodules = ["app.ops"]{setting}\n',
+    )
+    options = ["--quiet-tasks"] if quiet == "--quiet-tasks" else []
+    result = run_pulpo(
+        "prefect", "run", "greet_flow", *options, cwd=root, env=server_env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout)["greet.shout"] == {"text": "HELLO WORLD"}
+    assert FLOW_LINE.search(result.stderr), result.stderr
+    tasks = TASK_LINE.findall(result.stderr)
+    assert len(tasks) == (0 if quiet else 2), result.stderr

@@ -15,6 +15,9 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = HERE.parents[1] / "examples" / "jobhunter"
 GOLDEN = HERE / "jobhunter"
 GENERATED = ("orchestration", "api")
+# Written by the build beside the generated code, but not generated code: it records
+# sizes and mtimes of this copy's sources (pulpo.fingerprint).
+NOT_GENERATED = (".build-fingerprint",)
 
 
 def generate(destination: Path) -> None:
@@ -29,7 +32,7 @@ def generate(destination: Path) -> None:
             shutil.copytree(
                 project / "run_cache" / folder,
                 destination / folder,
-                ignore=shutil.ignore_patterns("__pycache__"),
+                ignore=shutil.ignore_patterns("__pycache__", *NOT_GENERATED),
             )
 
 
