@@ -92,7 +92,10 @@ class CLI:
         while the sources stay unchanged (:mod:`pulpo.fingerprint`).
         """
         from pulpo import fingerprint
-        from pulpo.orchestration.codegen import PrefectCodeGenerator, needs_database
+        from pulpo.orchestration.codegen import (
+            PrefectCodeGenerator,
+            flows_needing_database,
+        )
         from pulpo.orchestration.writer import swap_in, write_if_changed
 
         orchestration, timings = self._analyze()
@@ -117,8 +120,10 @@ class CLI:
                 generated={name: len(text.encode()) for name, text in files.items()},
                 flows_using_documents=tuple(
                     name
-                    for name in orchestration.flows
-                    if needs_database(orchestration, name)
+                    for name, operations in flows_needing_database(
+                        orchestration
+                    ).items()
+                    if operations
                 ),
             ),
         )

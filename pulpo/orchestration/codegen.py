@@ -99,6 +99,7 @@ class PrefectCodeGenerator:
         self.orchestration = orchestration
         self.first_party = {*first_party, "run_cache"}
         self._detector = SyncAsyncDetector()
+        self._document_users = document_users(orchestration)
 
     def generate_flows(self) -> dict[str, str]:
         """Every generated file, by path relative to ``run_cache/orchestration``."""
@@ -482,7 +483,7 @@ class PrefectCodeGenerator:
         return identifier(step.operation[len(flow.scope) + 1 :])
 
     def _uses_documents(self, operation: str) -> bool:
-        return operation_uses_documents(self.orchestration, operation)
+        return operation in self._document_users
 
     def _default(
         self,
@@ -521,32 +522,38 @@ class _Locals:
         return name
 
 
-def operation_uses_documents(orchestration: Orchestration, operation: str) -> bool:
-    """True when ``operation`` exchanges or names a Beanie document."""
+def document_users(orchestration: Orchestration) -> frozenset[str]:
+    """Operations that exchange Beanie documents or name a document class."""
     graph = orchestration.graph
     documents = {name for name, spec in graph.models.items() if spec.is_document}
     if not documents:
-        return False
-    node = graph.operations[operation]
-    if documents & {*node.inputs, node.output}:
-        return True
+        return frozenset()
     classes = [graph.models[name].cls for name in documents]
-    return references_any(node.spec.function, classes)
+    return frozenset(
+        name
+        for name, node in graph.operations.items()
+        if documents & {*node.inputs, node.output}
+        or references_any(node.spec.function, classes)
+    )
 
 
-def needs_database(orchestration: Orchestration, flow: str) -> list[str]:
-    """Operations that ``flow`` runs whose code uses Beanie documents, sorted."""
-    needing: set[str] = set()
-    current: str | None = flow
-    while current is not None:
-        definition = orchestration.flows[current]
-        needing.update(
-            step.operation
-            for step in definition.steps
-            if operation_uses_documents(orchestration, step.operation)
-        )
-        current = definition.delegation.flow if definition.delegation else None
-    return sorted(needing)
+def flows_needing_database(orchestration: Orchestration) -> dict[str, list[str]]:
+    """For every flow, the operations it runs whose code uses Beanie documents."""
+    users = document_users(orchestration)
+    needing: dict[str, list[str]] = {}
+
+    def of(flow: str) -> list[str]:
+        if flow not in needing:
+            definition = orchestration.flows[flow]
+            own = {s.operation for s in definition.steps if s.operation in users}
+            if definition.delegation is not None:
+                own.update(of(definition.delegation.flow))
+            needing[flow] = sorted(own)
+        return needing[flow]
+
+    for flow in orchestration.flows:
+        of(flow)
+    return needing
 
 
 def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
