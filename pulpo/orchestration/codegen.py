@@ -100,6 +100,9 @@ class PrefectCodeGenerator:
         self.first_party = {*first_party, "run_cache"}
         self._detector = SyncAsyncDetector()
         self._document_users = document_users(orchestration)
+        self._document_classes = [
+            spec.cls for spec in orchestration.graph.models.values() if spec.is_document
+        ]
 
     def generate_flows(self) -> dict[str, str]:
         """Every generated file, by path relative to ``run_cache/orchestration``."""
@@ -161,11 +164,11 @@ class PrefectCodeGenerator:
             for flow in flows
         ]
         run_script = imports.name("pulpo.runtime", "run_script")
-        documents = [
-            types.render(spec.cls)
-            for spec in graph.models.values()
-            if spec.is_document and documents_name
-        ]
+        documents = (
+            [types.render(cls) for cls in self._document_classes]
+            if documents_name
+            else []
+        )
         entry = sorted(flows, key=lambda f: (f.scope.count("."), f.name))
         if module == STANDALONE_MODULE:
             title = "Prefect flows for the standalone operations."
