@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -295,39 +295,32 @@ class OrchestrationCompiler:
         if prefix is None or prefix not in self._members:
             return None
         members = self._members[prefix]
-        reached: set[str] = set()
-        pending = list(feeding)
-        while pending:
-            op = pending.pop()
-            if op in reached:
-                continue
-            reached.add(op)
-            pending.extend(
-                p for p in self.graph.operations[op].upstream if p in members
-            )
-        if reached != members:
+        if self._producers_within(feeding, members.__contains__) != members:
             return None
         delegate = self._flow(prefix)
         return delegate if delegate.task_runner == runner else None
 
     def _upstream_of(self, inside: set[str]) -> set[str]:
         """Outside operations the flow needs: producers of its inputs, transitively."""
-        pending = [
-            p
-            for op in inside
-            for p in self.graph.operations[op].upstream
-            if p not in inside
-        ]
-        needed: set[str] = set()
+        outside = inside.__contains__
+        feeding = [p for op in inside for p in self.graph.operations[op].upstream]
+        return self._producers_within(
+            [p for p in feeding if not outside(p)], lambda op: not outside(op)
+        )
+
+    def _producers_within(
+        self, start: Iterable[str], keep: Callable[[str], bool]
+    ) -> set[str]:
+        """``start`` and, transitively, the producers of each that ``keep`` accepts."""
+        reached: set[str] = set()
+        pending = list(start)
         while pending:
             op = pending.pop()
-            if op in needed:
+            if op in reached:
                 continue
-            needed.add(op)
-            pending.extend(
-                p for p in self.graph.operations[op].upstream if p not in inside
-            )
-        return needed
+            reached.add(op)
+            pending.extend(p for p in self.graph.operations[op].upstream if keep(p))
+        return reached
 
     def _supplying_parameters(self, feeding: list[str]) -> dict[str, str]:
         """Upstream operation → the flow parameter that may replace its output."""
@@ -349,15 +342,8 @@ class OrchestrationCompiler:
         """Upstream operation → the parameters that, all given, make it unneeded."""
         serves: dict[str, set[str]] = defaultdict(set)
         for producer, parameter in supplying.items():
-            pending = [producer]
-            while pending:
-                op = pending.pop()
-                if parameter in serves[op]:
-                    continue
+            for op in self._producers_within([producer], upstream.__contains__):
                 serves[op].add(parameter)
-                pending.extend(
-                    p for p in self.graph.operations[op].upstream if p in upstream
-                )
         return {op: tuple(sorted(parameters)) for op, parameters in serves.items()}
 
     def _parameters(
