@@ -1,27 +1,31 @@
 """Run-time figures for pulpo's generated flows, next to hand-written Prefect flows.
 
     python benchmarks/flows.py [--repeats 3] [--quick] [--only SCENARIO ...]
-                               [--keep DIR] [--json FILE]
+                               [--settle 3] [--keep DIR] [--json FILE]
 
 Each scenario builds a synthetic project in a temporary directory with ``pulpo build``,
 writes beside it the Prefect flow of the same DAG that a Prefect user would write by
-hand (async ``@task`` functions awaited with ``asyncio.gather``, the same task options),
-and times both side by side, alternating contenders round by round:
+hand (async ``@task`` functions awaited with ``asyncio.gather``, the same task options
+as the generated tasks), and times both side by side, alternating contenders:
 
 * ``headline``: two sibling fetchers (1 s each, one sync, one async) and a merge; the
   same with three levels of namespaces; four siblings. Operations log when they start
   and end, so the flow body's wall time can be set against the critical path.
-* ``overhead``: chains and fan-outs of 10, 50 and 200 trivial operations, in Prefect's
-  ephemeral mode and against a ``prefect server`` started for the purpose.
+* ``overhead``: chains and fan-outs of 10, 50 and 200 trivial operations.
 * ``cpu``: two independent operations burning 1.5 s of CPU each, with the ``threads``,
   ``processes`` and ``dask`` task runners, next to Prefect's own runners and
   ``multiprocessing.Pool(2)``; the first call in a fresh process and later calls.
 * ``cli``: ``pulpo prefect run scraping_flow`` on a copy of examples/jobhunter as a
   subprocess, against a hand-written script of the same functions run on a server.
 
-Flow calls are timed inside one worker process per scenario (``asyncio.run(flow(...))``
-again and again, after an untimed first call), so starting Python and Prefect does not
-count, except in ``cli``, where it is the point. Figures are medians.
+The first three run twice: in Prefect's ephemeral mode (no ``PREFECT_API_URL``; each
+process starts a temporary API) and against a ``prefect server`` started for the
+purpose on a free port. Flow calls are timed inside one worker process per scenario
+(``asyncio.run(flow(...))`` again and again after an untimed first call), so starting
+Python and Prefect does not count, except in ``cli``, where it is the point. Each
+timed call waits ``--settle`` seconds first: the server records a run's task runs
+after the run returns, and a flow run created meanwhile waits for SQLite (about 2 s,
+every other call). Figures are medians.
 
 This is a figures script, not a test: it prints PASS/MISS per target and exits 0.
 """
@@ -56,6 +60,8 @@ PYTHON = sys.executable
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 WORKER_TIMEOUT_S = 3600
 SCENARIOS = ("headline", "overhead", "cpu", "cli")
+MODES = ("ephemeral", "server")  # Prefect's temporary API per process, or a server
+CONTENDERS = ("pulpo", "hand")
 
 # ---------------------------------------------------------------------------
 # Synthetic projects
@@ -379,8 +385,11 @@ class Burned(BaseModel):
 
 
 def burn(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
+    # The calling thread's CPU time: process_time() counts every thread, so two
+    # threads burning "until process_time() moved 1.5 s" would stop after 1.5 s of
+    # CPU in total and make the GIL look free.
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
         pass
 
 
@@ -568,6 +577,16 @@ def base_env(prefect_home: Path, api_url: str | None = None) -> dict[str, str]:
     return env
 
 
+def ephemeral_env(root: Path, scenario: str) -> dict[str, str]:
+    """Prefect's ephemeral mode: each worker process starts its own temporary API."""
+    return base_env(root / f"{scenario}-ephemeral-home")
+
+
+def server_env(root: Path, scenario: str, url: str) -> dict[str, str]:
+    """Clients of the server at ``url``, with a Prefect home of their own."""
+    return base_env(root / f"{scenario}-client-home", api_url=url)
+
+
 def run_worker(
     spec: dict[str, Any], env: dict[str, str], scratch: Path, tag: str
 ) -> Any:
@@ -658,11 +677,17 @@ def prefect_server(scratch: Path) -> Iterator[str]:
 # ---------------------------------------------------------------------------
 
 
-def trace(log: Path, deps: dict[str, list[str]] | None) -> dict[str, float]:
-    """Body span (first start to last end) and critical path from the operations' log."""
+def trace(
+    log: Path, deps: dict[str, list[str]] | None, called: float, returned: float
+) -> dict[str, float]:
+    """From the operations' log: the body's span (first start to last end), the time
+    before it (``lead``) and after it (``trail``) within the call, the critical path."""
     records = [json.loads(line) for line in log.read_text().splitlines() if line]
+    first, last = min(r["start"] for r in records), max(r["end"] for r in records)
     figures = {
-        "span": max(r["end"] for r in records) - min(r["start"] for r in records),
+        "span": last - first,
+        "lead": first - called,
+        "trail": returned - last,
         "pids": len({r["pid"] for r in records}),
     }
     if deps:
@@ -688,17 +713,18 @@ def call_once(
     """Call a flow (or the pool reference) once; its wall time and trace figures."""
     if log is not None:
         params = {**params, "log": str(log)}
-    started = time.perf_counter()
+    called, started = time.time(), time.perf_counter()
     if inspect.iscoroutinefunction(getattr(target, "fn", target)):
         result = asyncio.run(target(**params))
     else:
         result = target(**params)
     sample: dict[str, float] = {"wall": time.perf_counter() - started}
+    returned = time.time()
     expected = case.get("expect")
     if expected is not None and sorted(result) != sorted(expected):
         raise RuntimeError(f"{case['label']}: unexpected result keys {sorted(result)}")
     if log is not None:
-        sample.update(trace(log, case.get("deps")))
+        sample.update(trace(log, case.get("deps"), called, returned))
     return sample
 
 
@@ -823,7 +849,16 @@ def headline(root: Path, repeats: int, settle: float) -> dict[str, Any]:
         "scratch": str(root),
         "cases": cases,
     }
-    return run_worker(spec, base_env(root / "headline-home"), root, "headline")
+    out = {
+        "ephemeral": run_worker(
+            spec, ephemeral_env(root, "headline"), root, "headline-eph"
+        )
+    }
+    with prefect_server(root) as url:
+        out["server"] = run_worker(
+            spec, server_env(root, "headline", url), root, "headline-srv"
+        )
+    return out
 
 
 def overhead_rounds(n: int, repeats: int) -> int:
@@ -871,12 +906,13 @@ def overhead(
     }
     out = {
         "ephemeral": run_worker(
-            spec, base_env(root / "overhead-home"), root, "overhead-ephemeral"
+            spec, ephemeral_env(root, "overhead"), root, "overhead-eph"
         )
     }
     with prefect_server(root) as url:
-        env = base_env(root / "overhead-client-home", api_url=url)
-        out["server"] = run_worker(spec, env, root, "overhead-server")
+        out["server"] = run_worker(
+            spec, server_env(root, "overhead", url), root, "overhead-srv"
+        )
     return out
 
 
@@ -920,22 +956,29 @@ def cpu(
         {"bench_cpu.py": cpu_ops(), "hand_cpu.py": cpu_hand()},
         {"cpuprocesses_flow": "processes", "cpudask_flow": "dask"},
     )
-    out: dict[str, Any] = {c: [] for c in CPU_CONTENDERS}
-    for r in range(repeats):
-        shift = r % len(CPU_CONTENDERS)
-        for contender in CPU_CONTENDERS[shift:] + CPU_CONTENDERS[:shift]:
-            tag = f"cpu-{r}-{contender.split()[-1].lower().strip('()2')}-{contender.split()[0].lower()}"
-            spec = {
-                "mode": "calls",
-                "project": str(project),
-                "scratch": str(root),
-                "tag": tag,
-                "calls": calls,
-                "settle": settle,
-                "case": cpu_case(contender, seconds),
-            }
-            got = run_worker(spec, base_env(root / f"cpu-home-{r}"), root, tag)
-            out[contender].append(got["samples"])
+
+    def each_contender(mode: str, env: dict[str, str]) -> dict[str, Any]:
+        runs: dict[str, Any] = {c: [] for c in CPU_CONTENDERS}
+        for r in range(repeats):
+            shift = r % len(CPU_CONTENDERS)
+            for i in [*range(shift, len(CPU_CONTENDERS)), *range(shift)]:
+                tag = f"cpu-{mode}-{r}-{i}"
+                spec = {
+                    "mode": "calls",
+                    "project": str(project),
+                    "scratch": str(root),
+                    "tag": tag,
+                    "calls": calls,
+                    "settle": settle,
+                    "case": cpu_case(CPU_CONTENDERS[i], seconds),
+                }
+                got = run_worker(spec, env, root, tag)
+                runs[CPU_CONTENDERS[i]].append(got["samples"])
+        return runs
+
+    with prefect_server(root) as url:
+        out = {"server": each_contender("srv", server_env(root, "cpu", url))}
+    out["ephemeral"] = each_contender("eph", ephemeral_env(root, "cpu"))
     return out
 
 
@@ -1064,24 +1107,22 @@ def table(headers: list[str], rows: list[list[str]]) -> None:
 def report_headline(data: dict[str, Any]) -> None:
     print("\nHeadline DAGs (1 s per fetcher; seconds, medians):")
     rows = []
-    for v in VARIANTS:
-        s = data[v.top]
-        crit = med(s["pulpo"], "critical")
-        rows.append(
-            [v.label]
-            + [
-                f"{med(s[c], k):.3f}"
-                for c in ("pulpo", "hand")
-                for k in ("wall", "span")
-            ]
-            + [
-                f"{crit:.3f}",
-                f"{med(s['pulpo'], 'span') / crit:.3f}",
-                f"{med(s['hand'], 'span') / med(s['hand'], 'critical'):.3f}",
-            ]
-        )
+    for mode in MODES:
+        for v in VARIANTS:
+            s = data[mode][v.top]
+            rows.append(
+                [mode, v.label]
+                + [f"{med(s[c], k):.3f}" for c in CONTENDERS for k in ("wall", "span")]
+                + [
+                    f"{med(s['pulpo'], 'critical'):.3f}",
+                    f"{median([x['span'] / x['critical'] for x in s['pulpo']]):.3f}",
+                    f"{median([x['span'] / x['critical'] for x in s['hand']]):.3f}",
+                    f"{med(s['pulpo'], 'wall') / med(s['hand'], 'wall'):.3f}",
+                ]
+            )
     table(
         [
+            "mode",
             "DAG",
             "pulpo call",
             "pulpo body",
@@ -1090,20 +1131,22 @@ def report_headline(data: dict[str, Any]) -> None:
             "critical",
             "pulpo body/crit",
             "hand body/crit",
+            "call pulpo/hand",
         ],
         rows,
     )
     print("Targets:")
-    for v in VARIANTS:
-        s = data[v.top]
-        ratio = median([x["span"] / x["critical"] for x in s["pulpo"]])
-        target_line(f"{v.top}_flow body wall / critical path", ratio, 1.15)
+    for mode in MODES:
+        for v in VARIANTS:
+            s = data[mode][v.top]
+            ratio = median([x["span"] / x["critical"] for x in s["pulpo"]])
+            target_line(f"{mode}: {v.top}_flow body wall / critical path", ratio, 1.15)
 
 
 def report_overhead(data: dict[str, Any], sizes: list[int]) -> None:
     print("\nPer-task overhead (trivial operations; seconds per flow call, medians):")
     rows = []
-    for mode in ("ephemeral", "server"):
+    for mode in MODES:
         for shape in ("chain", "fan"):
             for n in sizes:
                 s = data[mode][f"{shape}{n}"]
@@ -1146,34 +1189,47 @@ def report_cpu(data: dict[str, Any]) -> None:
     print(
         "\nCPU-bound (2 x 1.5 s of CPU; seconds per call, medians over fresh processes):"
     )
-    firsts = {c: median([run[0]["wall"] for run in data[c]]) for c in CPU_CONTENDERS}
-    laters = {
-        c: median([s["wall"] for run in data[c] for s in run[1:]])
-        for c in CPU_CONTENDERS
-    }
-    spans = {
-        c: median([s["span"] for run in data[c] for s in run[1:]])
-        for c in CPU_CONTENDERS
-    }
-    pids = {c: max(s["pids"] for run in data[c] for s in run) for c in CPU_CONTENDERS}
-    base_first, base_later = firsts["pulpo threads"], laters["pulpo threads"]
-    rows = [
-        [
-            c,
-            f"{firsts[c]:.3f}",
-            f"{laters[c]:.3f}",
-            f"{spans[c]:.3f}",
-            f"{firsts[c] / base_first:.2f}",
-            f"{laters[c] / base_later:.2f}",
-            str(pids[c]),
-        ]
-        for c in CPU_CONTENDERS
-    ]
+    rows = []
+    ratios: dict[tuple[str, str, str], float] = {}
+    for mode in MODES:
+        runs = data[mode]
+        first = {c: median([r[0]["wall"] for r in runs[c]]) for c in CPU_CONTENDERS}
+        later = {
+            c: median([x["wall"] for r in runs[c] for x in r[1:]])
+            for c in CPU_CONTENDERS
+        }
+        span = {
+            c: median([x["span"] for r in runs[c] for x in r[1:]])
+            for c in CPU_CONTENDERS
+        }
+        lead = {
+            c: median([x["lead"] for r in runs[c] for x in r[1:]])
+            for c in CPU_CONTENDERS
+        }
+        pids = {c: max(x["pids"] for r in runs[c] for x in r) for c in CPU_CONTENDERS}
+        for c in CPU_CONTENDERS:
+            ratios[mode, c, "first"] = first[c] / first["pulpo threads"]
+            ratios[mode, c, "later"] = later[c] / later["pulpo threads"]
+            rows.append(
+                [
+                    mode,
+                    c,
+                    f"{first[c]:.2f}",
+                    f"{later[c]:.2f}",
+                    f"{lead[c]:.2f}",
+                    f"{span[c]:.2f}",
+                    f"{ratios[mode, c, 'first']:.2f}",
+                    f"{ratios[mode, c, 'later']:.2f}",
+                    str(pids[c]),
+                ]
+            )
     table(
         [
+            "mode",
             "contender",
             "first call",
             "later calls",
+            "later: before burns",
             "later: burns span",
             "first / threads",
             "later / threads",
@@ -1182,9 +1238,22 @@ def report_cpu(data: dict[str, Any]) -> None:
         rows,
     )
     print("Targets (on 2 cores):")
-    for c in ("pulpo processes", "pulpo dask"):
-        target_line(f"{c}, first call / threads", firsts[c] / base_first, 0.6)
-        target_line(f"{c}, later calls / threads", laters[c] / base_later, 0.6)
+    for mode in MODES:
+        for c in ("pulpo processes", "pulpo dask"):
+            for when in ("first", "later"):
+                target_line(
+                    f"{mode}: {c}, {when} call / threads", ratios[mode, c, when], 0.6
+                )
+
+
+def running(status_json: str) -> str:
+    """The services ``pulpo status --json`` reports running, as text."""
+    try:
+        services = json.loads(status_json)
+    except ValueError:
+        return status_json.strip()[:200] or "(no answer)"
+    up = [f"{s['name']} (pid {s['pid']})" for s in services if s["state"] == "running"]
+    return ", ".join(up) or "nothing"
 
 
 def report_cli(data: dict[str, Any]) -> None:
@@ -1203,9 +1272,8 @@ def report_cli(data: dict[str, Any]) -> None:
         for name in data["walls"]
     ]
     table(["run", "first run", "later runs", "runs", "same result"], rows)
-    print(
-        f"  pulpo status --json after the runs: {data['status_after'].strip()[:300] or '(nothing)'}"
-    )
+    print(f"  running after the runs (pulpo status): {running(data['status_after'])}")
+
     print(f"  pulpo down: {data['down'][:300] or '(no output)'}")
     print("Targets:")
     target_line(
