@@ -29,6 +29,7 @@ class BuiltFlow:
     module: str
     parameters: tuple[ParameterSlot, ...]
     runs: tuple[str, ...]  # the flow whose body it awaits for its inputs, if any
+    task_runner: str = "threads"
 
     def typed(self, flow: Any) -> tuple[ParameterSlot, ...]:
         """The parameters with the annotations of the Prefect flow object ``flow``."""
@@ -61,6 +62,7 @@ def built_flows(project: Project) -> dict[str, BuiltFlow]:
                     for p in data["parameters"]
                 ),
                 runs=(data["runs_flow"],) if data.get("runs_flow") else (),
+                task_runner=data.get("task_runner", "threads"),
             )
             for data in flows
         }

@@ -494,5 +494,10 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
     configure_prefect(project.root, task_logs)
     if project.config.get("dask_address"):
         os.environ.setdefault("PULPO_DASK_ADDRESS", str(project.config["dask_address"]))
-    generated = importlib.import_module(f"run_cache.orchestration.{target.module}")
+    module = f"run_cache.orchestration.{target.module}"
+    if target.task_runner == "processes":
+        from pulpo.runtime.forkserver import start_forkserver
+
+        start_forkserver(module)  # its imports overlap ours
+    generated = importlib.import_module(module)
     return getattr(generated, target.name)

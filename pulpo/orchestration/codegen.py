@@ -282,7 +282,8 @@ class PrefectCodeGenerator:
         decorator = f"{imports.name('prefect', 'flow')}(name={py_literal(flow.name)}"
         if flow.task_runner != "threads":
             factory = imports.name("pulpo.runtime", RUNNER_FACTORIES[flow.task_runner])
-            decorator += f", task_runner={factory}()"
+            argument = "__name__" if flow.task_runner == "processes" else ""
+            decorator += f", task_runner={factory}({argument})"
         decorator += ")"
         submitted = flow.task_runner != "threads"
         runner = imports.name(

@@ -7,6 +7,7 @@ Timing claims are checked with timestamps the operations write themselves
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -168,6 +169,63 @@ def test_cpu_bound_operations_run_in_parallel_processes(
     # 1.5 s of CPU each on 2 cores: overlapping means two processes burned at once.
     assert overlap(left, right) > 0.75
     assert result["cpu.pool.join"]["pids"] == [left["pid"], right["pid"]]
+
+
+REUSE_SCRIPT = """
+import asyncio, json, sys
+from run_cache.orchestration.cpu_flow import cpu_pool_flow
+from run_cache.orchestration.crash_flow import crash_flow
+
+def pids(log):
+    result = asyncio.run(cpu_pool_flow(log=log, seconds=0.2))
+    return sorted(result["cpu.pool.join"].pids)
+
+def crash():
+    try:
+        asyncio.run(crash_flow())
+    except Exception as error:
+        return str(error)
+
+if __name__ == "__main__":
+    runs = [pids(sys.argv[1]), pids(sys.argv[1]), crash(), pids(sys.argv[1])]
+    print(json.dumps(runs))
+"""
+
+
+def test_later_flow_runs_of_a_process_reuse_its_worker_processes(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Workers outlive a flow run: the second run pays no process start-up. A worker
+    that dies fails its own run, and the next run gets new workers."""
+    assert run_pulpo("build", cwd=lab, env=server_env).returncode == 0
+    script = tmp_path / "twice.py"
+    script.write_text(REUSE_SCRIPT)
+    completed = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "log")],
+        cwd=lab,
+        env={**os.environ, **server_env, "PYTHONPATH": str(lab)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    first, second, crashed, after = json.loads(completed.stdout.splitlines()[-1])
+    assert len(set(first)) == 2 and first == second
+    assert crashed.startswith("operation 'crash.exit' failed: BrokenProcessPool")
+    assert len(set(after)) == 2 and not set(after) & set(first)
+
+
+def test_process_workers_report_to_the_temporary_server_of_their_flow_run(
+    lab: Path, tmp_path: Path
+) -> None:
+    """In ephemeral mode, workers use the flow run's temporary server instead of
+    starting one each (seconds per worker, and task runs recorded elsewhere)."""
+    env = {"PREFECT_API_URL": "", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    args = ["prefect", "run", "cpu_pool_flow", "--ephemeral"]
+    result = run_pulpo(*args, "-p", f"log={tmp_path / 'log'}", cwd=lab, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("Starting temporary server") == 1
+    assert result.stderr.count("Finished in state Completed") == 4  # 3 tasks, 1 flow
 
 
 def test_dask_runs_tasks_on_a_local_cluster_of_processes(

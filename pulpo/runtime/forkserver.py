@@ -1,0 +1,43 @@
+"""The forkserver that ``task_runner = "processes"`` forks its workers from.
+
+It is started once per process, as early as possible, and imports Prefect and the
+flow module while the flow run is still starting, so that workers forked from it run
+their first task without importing anything. This module imports neither, so that
+``pulpo prefect run`` can start it before it loads Prefect itself.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+from multiprocessing import forkserver
+
+PRELOAD = ["prefect", "prefect.task_engine", "prefect.task_runners"]
+# Set while the forkserver starts: preloading the flow module asks for the pool
+# again, and must not start a forkserver of its own.
+INSIDE_FORKSERVER = "PULPO_INSIDE_FORKSERVER"
+_LOCK = threading.Lock()
+_started = False
+
+
+def start_forkserver(module: str | None = None) -> None:
+    """Start the forkserver, preloading Prefect and ``module``; later calls do nothing.
+
+    The forkserver inherits this process's ``sys.path`` and environment as they are
+    now, so call it once the project is importable and Prefect is configured.
+    """
+    global _started
+    if os.environ.get(INSIDE_FORKSERVER):
+        return
+    with _LOCK:
+        if _started:
+            return
+        extra = [module] if module and module != "__main__" else []
+        multiprocessing.set_forkserver_preload([*PRELOAD, *extra])
+        os.environ[INSIDE_FORKSERVER] = "1"
+        try:
+            forkserver.ensure_running()
+        finally:
+            del os.environ[INSIDE_FORKSERVER]
+        _started = True

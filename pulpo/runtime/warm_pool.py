@@ -1,0 +1,131 @@
+"""A warm process pool for ``task_runner = "processes"``.
+
+Prefect's ``ProcessPoolTaskRunner`` creates its pool when a flow run starts and shuts
+it down when the run ends, and its workers are spawned, so each one imports Prefect
+and the project before its first task (1.5 s on two cores, more than a CPU-bound
+step often takes). This subclass changes only where workers come from and how long
+they live: they are forked from a forkserver that has already imported Prefect and
+the flow module, and one pool (with its message queue and forwarding thread) serves
+every flow run of the process. Submission, context and environment propagation, and
+the forwarding of events and logs stay Prefect's own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import sys
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from typing import Any
+
+# Imported only through pulpo.runtime.process_pool(), when a flow module loads.
+from prefect.task_runners import (  # noqa: TID253
+    ProcessPoolTaskRunner,
+    TaskRunner,
+    _initialize_process_pool_worker,
+)
+
+from pulpo.runtime.forkserver import start_forkserver
+
+_LOCK = threading.Lock()
+_POOLS: dict[int, _SharedPool] = {}
+
+
+class _SharedPool:
+    """Worker processes and the queue they report events and logs through."""
+
+    def __init__(self, runner: ProcessPoolTaskRunner, max_workers: int) -> None:
+        context = multiprocessing.get_context("forkserver")
+        self.queue = context.Queue()
+        runner._subprocess_message_queue = self.queue
+        threading.Thread(
+            target=runner._forward_subprocess_messages,
+            name="PulpoProcessPoolMessageForwarder",
+            daemon=True,
+        ).start()
+        self.executor = ProcessPoolExecutor(
+            max_workers=max_workers,
+            mp_context=context,
+            initializer=_initialize_process_pool_worker,
+            initargs=(self.queue, None, ()),
+        )
+        atexit.register(self.close)
+
+    @property
+    def broken(self) -> bool:
+        """A worker died (killed, or ``os._exit`` in a task): the pool takes no work."""
+        return bool(getattr(self.executor, "_broken", False))
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _shared_pool(runner: ProcessPoolTaskRunner, max_workers: int) -> _SharedPool:
+    with _LOCK:
+        pool = _POOLS.get(max_workers)
+        if pool is None or pool.broken:
+            if pool is not None:
+                pool.close()
+            pool = _POOLS[max_workers] = _SharedPool(runner, max_workers)
+        return pool
+
+
+def _temporary_server_api() -> str | None:
+    """The API URL of this process's temporary Prefect server, if it runs one.
+
+    Workers are told to use it; otherwise each starts a temporary server of its own
+    (seconds per worker, left running) and records its task runs there, away from
+    the flow run.
+    """
+    server_module = sys.modules.get("prefect.server.api.server")
+    if os.environ.get("PREFECT_API_URL") or server_module is None:
+        return None
+    server = server_module.SubprocessASGIServer()
+    return str(server.api_url) if server.running else None
+
+
+class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
+    """``ProcessPoolTaskRunner`` whose workers outlive the flow run."""
+
+    def __enter__(self) -> WarmProcessPoolTaskRunner:
+        TaskRunner.__enter__(self)
+        start_forkserver()
+        pool = _shared_pool(self, self._max_workers)
+        self._executor = pool.executor
+        self._subprocess_message_queue = pool.queue
+        self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
+        self._temporary_api = _temporary_server_api()
+        self._submitted: list[Future[bytes]] = []
+        return self
+
+    def submit(self, task: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._temporary_api is None:
+            return super().submit(task, *args, **kwargs)
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        # Prefect hands workers its settings and environment as of this call.
+        with temporary_settings({PREFECT_API_URL: self._temporary_api}):
+            return super().submit(task, *args, **kwargs)
+
+    def _resolve_futures_and_submit(self, *args: Any, **kwargs: Any) -> Future[bytes]:
+        future: Future[bytes] = super()._resolve_futures_and_submit(*args, **kwargs)
+        self._submitted.append(future)
+        return future
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._resolver_executor is not None:
+            self._resolver_executor.shutdown(cancel_futures=True, wait=True)
+            self._resolver_executor = None
+        # As Prefect's runner does at the end of a run: drop what has not started,
+        # wait for what has. The pool itself stays up for the next flow run, so it
+        # is hidden from Prefect's cleanup, which would shut it down.
+        for future in self._submitted:
+            future.cancel()
+        wait(self._submitted)
+        self._submitted.clear()
+        self._executor = None
+        self._subprocess_message_queue = None
+        self.cancel_all()
+        TaskRunner.__exit__(self, *exc_info)
