@@ -522,8 +522,8 @@ def print_ratios(results: list[SizeResult]) -> None:
     print_ratio(
         "pulpo own share / user import",
         large.own_share / large.get("user_import_s"),
-        1.0,
-        "<= 1.0",
+        0.3,
+        "<= 0.3",
     )
     print_ratio(
         "pulpo analysis / kedro Pipeline (faster variant)",

@@ -156,7 +156,7 @@ class Orchestration:
 
     def flow_of(self, operation: str) -> FlowDefinition:
         """The innermost flow whose namespace holds ``operation``."""
-        parent = HierarchyParser().get_parent(operation)
+        parent, _, _ = operation.rpartition(".")
         return self.flows[flow_name(parent or operation)]
 
 

@@ -35,6 +35,11 @@ def format_python(
 ) -> dict[str, str]:
     """Sort the imports (isort rules) and format each ``.py`` file.
 
+    A generated module's imports are its first run of one-line ``import`` and
+    ``from … import`` statements. ruff sorts that block on its own, in a small file
+    (parsing whole modules twice would double the cost of a large build), and then
+    formats the module with the sorted block in place.
+
     Args:
         files: Relative path to source text; other files pass through unchanged.
         first_party: Top-level package names imported as the project's own code.
@@ -56,12 +61,15 @@ def format_python(
         "--target-version",
         TARGET_VERSION,
     ]
+    parts = {path: _split_imports(text) for path, text in python.items()}
     with tempfile.TemporaryDirectory(prefix="pulpo-format-") as scratch:
         root = Path(scratch)
-        for path, text in python.items():
-            target = root / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+        blocks = root / "imports"
+        blocks.mkdir()
+        # Numbered names: a block file must not shadow a module it imports.
+        numbered = {path: f"block_{index}.py" for index, path in enumerate(parts)}
+        for path, (_, imports, _) in parts.items():
+            (blocks / numbered[path]).write_text(imports, encoding="utf-8")
         _ruff(
             [
                 "check",
@@ -75,11 +83,37 @@ def format_python(
                 f"lint.isort.known-first-party = [{known}]",
                 ".",
             ],
-            root,
+            blocks,
         )
-        _ruff(["format", *settings, "."], root)
-        formatted = {path: (root / path).read_text(encoding="utf-8") for path in python}
+        modules = root / "modules"
+        for path, (head, _, tail) in parts.items():
+            imports = (blocks / numbered[path]).read_text(encoding="utf-8")
+            target = modules / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(head + imports + tail, encoding="utf-8")
+        _ruff(["format", *settings, "."], modules)
+        formatted = {
+            path: (modules / path).read_text(encoding="utf-8") for path in python
+        }
     return {**files, **formatted}
+
+
+def _split_imports(text: str) -> tuple[str, str, str]:
+    """``(before, imports, after)``: the first block of one-line import statements."""
+    lines = text.splitlines(keepends=True)
+    first = next(
+        (i for i, line in enumerate(lines) if _is_one_line_import(line)), len(lines)
+    )
+    last = first
+    while last < len(lines) and _is_one_line_import(lines[last]):
+        last += 1
+    return "".join(lines[:first]), "".join(lines[first:last]), "".join(lines[last:])
+
+
+def _is_one_line_import(line: str) -> bool:
+    return line.startswith(("import ", "from ")) and not line.rstrip().endswith(
+        ("(", "\\")
+    )
 
 
 def _ruff(arguments: list[str], cwd: Path) -> None:
