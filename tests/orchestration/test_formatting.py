@@ -38,5 +38,8 @@ def test_a_multi_line_import_is_left_whole_and_other_files_pass_through() -> Non
         {"m.py": source, "graph.json": "{ }"}, first_party=["project"]
     )
 
-    assert formatted["m.py"] == "from typing import (\n    Any,\n)\nimport os\n\nx: Any = os\n"
+    assert (
+        formatted["m.py"]
+        == "from typing import (\n    Any,\n)\nimport os\n\nx: Any = os\n"
+    )
     assert formatted["graph.json"] == "{ }"
