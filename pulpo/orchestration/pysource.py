@@ -42,6 +42,12 @@ def py_literal(value: Any) -> str:
     Raises:
         NotRenderable: the value is not made of Python literals.
     """
+    if (
+        type(value) is str
+        and value.isprintable()
+        and not ('"' in value or "\\" in value)
+    ):
+        return f'"{value}"'  # the common case, without repr's round trip
     if value is None or isinstance(value, bool):
         return repr(value)
     if isinstance(value, int):
@@ -152,12 +158,20 @@ class TypeRenderer:
 
     def __init__(self, imports: Imports) -> None:
         self.imports = imports
+        # By identity: equal annotations can render differently (``int | str`` equals
+        # ``str | int``). The annotation is kept so that its id is not reused.
+        self._rendered: dict[int, tuple[Any, str]] = {}
 
     def render(self, annotation: Any) -> str:
+        cached = self._rendered.get(id(annotation))
+        if cached is not None:
+            return cached[1]
         try:
-            return self._render(annotation)
+            source = self._render(annotation)
         except NotRenderable:
-            return self.imports.name("typing", "Any")
+            source = self.imports.name("typing", "Any")
+        self._rendered[id(annotation)] = (annotation, source)
+        return source
 
     def _render(self, tp: Any) -> str:
         if tp is Any or tp is typing.Any:
