@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,10 @@ KNOWN_KEYS = (
     "flows",
     "local_server",
     "task_logs",
+    "data_dir",
 )
+DATA_DIR = ".pulpo"
+DATA_SUBDIRS = ("db", "prefect", "results", "secrets")
 TASK_RUNNERS = ("threads", "processes", "dask")
 FLOW_KEYS = ("task_runner",)
 
@@ -45,6 +49,16 @@ class Project:
     @property
     def run_cache(self) -> Path:
         return self.root / "run_cache"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the project's persistent state lives: the database, Prefect's history,
+        flow results and the API key. Never inside the disposable ``run_cache/``.
+
+        ``data_dir`` in ``[tool.pulpo]`` or ``PULPO_DATA_DIR`` (relative to the project).
+        """
+        configured = os.environ.get("PULPO_DATA_DIR") or self.config.get("data_dir")
+        return self.root / str(configured or DATA_DIR)
 
     @property
     def orchestration_dir(self) -> Path:

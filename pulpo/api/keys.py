@@ -13,7 +13,7 @@ KEY_FILE_VARIABLE = "PULPO_API_KEY_FILE"
 
 
 def key_file(project: Project) -> Path:
-    return project.run_cache / "secrets" / "api_key"
+    return project.data_dir / "secrets" / "api_key"
 
 
 def configured_keys() -> tuple[str, ...]:

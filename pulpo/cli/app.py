@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 import typer
 
 from pulpo.cli import services
-from pulpo.cli.output import build_summary, inspect_text
+from pulpo.cli.output import build_summary, describe_targets, inspect_text
 from pulpo.errors import PulpoError
 from pulpo.interface import CLI
 
@@ -71,16 +71,39 @@ def compile(ctx: typer.Context) -> None:
 def clean(
     ctx: typer.Context,
     everything: Annotated[
-        bool, typer.Option("--all", help="Also remove Prefect's local data and logs.")
+        bool,
+        typer.Option("--all", help="All of run_cache/: also logs and service records."),
+    ] = False,
+    data: Annotated[
+        bool,
+        typer.Option(
+            "--data",
+            help="Also the data directory (.pulpo/): database, Prefect history, "
+            "results, API key.",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask (for scripts).")
     ] = False,
 ) -> None:
-    """Remove generated code from run_cache/."""
-    removed = ctx.obj.clean(everything=everything)
+    """Remove generated code from run_cache/ (with --all or --data, after asking)."""
     root_dir = ctx.obj.project.root
-    for path in removed:
-        typer.echo(f"removed {path.relative_to(root_dir)}")
-    if not removed:
+    targets = ctx.obj.clean_targets(everything=everything, data=data)
+    if not targets:
         typer.echo("nothing to clean")
+        return
+    if (everything or data) and not yes:
+        typer.echo("This deletes:")
+        for line in describe_targets(targets, root_dir):
+            typer.echo(f"  {line}")
+        if not sys.stdin.isatty():
+            raise PulpoError(
+                "nothing deleted: not at a terminal to ask; add --yes to confirm"
+            )
+        if not typer.confirm("Delete these?", default=False):
+            raise PulpoError("nothing deleted")
+    for path in ctx.obj.clean(targets):
+        typer.echo(f"removed {path.relative_to(root_dir)}")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pulpo.interface import BuildResult
@@ -80,6 +81,32 @@ def status_table(rows: list[ServiceStatus]) -> str:
         "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
         for r in table
     )
+
+
+def describe_targets(paths: list[Path], root: Path) -> list[str]:
+    """One line per path to delete: where it is, how many files, how large."""
+    lines = []
+    for path in paths:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        size = sum(p.stat().st_size for p in files if not p.is_symlink())
+        lines.append(
+            f"{path.relative_to(root)}/  {len(files)} files, {_size(size)}"
+            + (
+                f"  ({', '.join(sorted(c.name for c in path.iterdir()))})"
+                if path.is_dir()
+                else ""
+            )
+        )
+    return lines
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KB", "MB"):
+        if size < 1024:
+            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 def _duration(seconds: float | None) -> str:

@@ -55,12 +55,21 @@ def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Show each service: state, pid, address, uptime, health."""
+    """Show each service: state, pid, address, uptime, health.
+
+    Exit code: 0 when every service runs, 3 when some are stopped, 1 when one has
+    crashed, is orphaned (its supervisor is gone), unhealthy or unreachable.
+    """
+    from pulpo.services.manager import status_exit_code
+
     rows = ctx.obj.status()
     if as_json:
         typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
     else:
         typer.echo(status_table(rows))
+    code = status_exit_code(rows)
+    if code:
+        raise typer.Exit(code)
 
 
 def logs(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-PREFECT_DIR = Path("run_cache") / "prefect"
+# In the project's data directory (pulpo.project.Project.data_dir), not in run_cache/.
+DATA_DIR = ".pulpo"
 USER_PROFILES = Path.home() / ".prefect" / "profiles.toml"
 # Prefect's logging.yml can be overridden key by key from the environment; this is the
 # level of its ``prefect.task_runs`` logger (console and API handlers alike).
@@ -22,14 +23,19 @@ def user_configured_prefect() -> bool:
     )
 
 
-def configure_prefect(project_root: Path, task_logs: str = "info") -> None:
-    """Point Prefect at the project's own home under ``run_cache/`` unless configured.
+def configure_prefect(
+    project_root: Path, task_logs: str = "info", data_dir: Path | None = None
+) -> None:
+    """Point Prefect at the project's own home unless the user configured one.
 
     Without ``PREFECT_API_URL`` Prefect then runs in ephemeral mode with its database
-    under ``run_cache/prefect``. Telemetry is off by default: it fails offline.
+    in the project's data directory (``.pulpo/prefect``). Telemetry is off by default:
+    it fails offline.
 
     Args:
         project_root: The project directory.
+        data_dir: The project's data directory; default ``PULPO_DATA_DIR`` or
+            ``.pulpo``, relative to the project.
         task_logs: ``"warning"`` drops Prefect's INFO lines per task run ("Finished in
             state Completed()"), which cost a noticeable share of each task's CPU time;
             ``"info"`` keeps Prefect's default. A level the user exported wins.
@@ -39,6 +45,7 @@ def configure_prefect(project_root: Path, task_logs: str = "info") -> None:
     if task_logs != "info":
         os.environ.setdefault(TASK_RUNS_LEVEL, task_logs.upper())
     if not user_configured_prefect():
-        home = project_root / PREFECT_DIR
+        data = data_dir or project_root / (os.environ.get("PULPO_DATA_DIR") or DATA_DIR)
+        home = data / "prefect"
         home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(home)

@@ -46,7 +46,7 @@ def project_services(
     python = sys.executable
     prefect = str(Path(python).with_name("prefect"))
     prefect_env = prefect_environment(project, settings)
-    db_dir = run_cache / "data" / "db"
+    db_dir = project.data_dir / "db"
     nx_pid_file = run_cache / "services" / "nx-27017.pid"
     services = [
         ServiceDefinition(
@@ -91,7 +91,7 @@ def project_services(
             address=f"http://{settings.host}:{settings.prefect_port}",
             port=settings.prefect_port,
             env={**prefect_env, **_server_database(settings)},
-            data_dir=run_cache / "prefect",
+            data_dir=project.data_dir / "prefect",
         ),
         ServiceDefinition(
             name="worker",
@@ -160,11 +160,11 @@ def prefect_environment(project: Project, settings: ServiceSettings) -> dict[str
     dask = project.config.get("dask_address")
     return {
         **({"PULPO_DASK_ADDRESS": str(dask)} if dask else {}),
-        "PREFECT_HOME": str(project.run_cache / "prefect"),
+        "PREFECT_HOME": str(project.data_dir / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # Flow results are stored as files so that whoever started a run can read them.
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
-        "PREFECT_LOCAL_STORAGE_PATH": str(project.run_cache / "results"),
+        "PREFECT_LOCAL_STORAGE_PATH": str(project.data_dir / "results"),
     }
 
 

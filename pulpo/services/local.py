@@ -9,6 +9,9 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import psutil
 
 from pulpo.services import processes
 from pulpo.services.definitions import ServiceDefinition
@@ -25,12 +28,19 @@ class ProcessState:
     started_at: float | None = None
     exit_code: int | None = None
     stale: bool = False  # a record exists but its process is gone
+    # Processes of the service that outlived their supervisor or their record.
+    orphans: tuple[int, ...] = ()
 
 
 class LocalProcessBackend:
-    """Starts each service as the leader of its own session, under a log supervisor."""
+    """Starts each service as the leader of its own session, under a log supervisor.
 
-    def __init__(self, run_cache: Path) -> None:
+    Every process a service runs inherits a marker naming the project and the
+    service; stopping signals only processes proven to be the project's.
+    """
+
+    def __init__(self, root: Path, run_cache: Path) -> None:
+        self.root = root
         self.state_dir = run_cache / "services"
         self.log_dir = run_cache / "logs"
 
@@ -38,7 +48,7 @@ class LocalProcessBackend:
         return self.log_dir / f"{service.name}.log"
 
     def start(self, service: ServiceDefinition) -> int:
-        """Start ``service`` detached; return its pid (the session id)."""
+        """Start ``service`` detached; return the supervisor's pid."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         if service.data_dir is not None:
@@ -63,47 +73,73 @@ class LocalProcessBackend:
         ]
         process = subprocess.Popen(
             command,
-            env={**os.environ, **service.env},
+            env={
+                **os.environ,
+                **service.env,
+                **processes.marker(self.root, service.name),
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
-            cwd=self.state_dir.parent.parent,
+            cwd=self.root,
         )
-        record = {
-            "pid": process.pid,
-            "started": processes.start_time(process.pid),
-            "started_at": time.time(),
-            "command": list(service.command),
-        }
-        self._record(service).write_text(json.dumps(record))
+        record = processes.ProcessRecord.of(process.pid, command)
+        self._record(service).write_text(
+            json.dumps(
+                {
+                    "pid": process.pid,
+                    "created": record.created if record else None,
+                    "command": command,
+                    "started_at": time.time(),
+                }
+            )
+        )
         return process.pid
 
     def state(self, service: ServiceDefinition) -> ProcessState:
         record = self._read(service)
+        supervisor = processes.proven(record) if record else None
+        if supervisor is not None and record is not None:
+            return ProcessState(True, record.pid, self._started_at(service))
+        orphans = tuple(
+            sorted(p.pid for p in processes.marked(self.root).get(service.name, []))
+        )
         if record is None:
-            return ProcessState(running=False)
-        pid = int(record["pid"])
-        if processes.is_running(pid, record.get("started")):
-            return ProcessState(True, pid, record.get("started_at"))
+            return ProcessState(False, orphans[0] if orphans else None, orphans=orphans)
         exit_file = self._exit_file(service)
-        code = int(exit_file.read_text()) if exit_file.exists() else None
-        return ProcessState(False, pid, record.get("started_at"), code, stale=True)
+        try:
+            code: int | None = int(exit_file.read_text())
+        except (OSError, ValueError):
+            code = None
+        return ProcessState(
+            False,
+            record.pid,
+            self._started_at(service),
+            code,
+            stale=True,
+            orphans=orphans,
+        )
 
     def stop(self, service: ServiceDefinition, grace: float = 10.0) -> bool:
-        """Stop the service and everything it spawned; False if it was not running."""
-        state = self.state(service)
-        if state.running and state.pid is not None:
-            processes.end_session(state.pid, grace)
+        """Stop the service and everything it spawned; False if nothing was running."""
+        targets = self._processes(service)
+        processes.end(targets, grace)
         self._record(service).unlink(missing_ok=True)
-        return state.running
+        return bool(targets)
 
     def forget(self, service: ServiceDefinition) -> None:
-        """Drop the record of a process that is gone (crashed or killed)."""
-        record = self._read(service)
-        if record is not None:
-            processes.end_session(int(record["pid"]), grace=2)  # leftovers, if any
+        """Drop the record of a supervisor that is gone, and stop what it left behind."""
+        processes.end(self._processes(service), grace=2)
         self._record(service).unlink(missing_ok=True)
+
+    def _processes(self, service: ServiceDefinition) -> list[psutil.Process]:
+        """The service's processes: its proven supervisor's tree and every marked one."""
+        record = self._read(service)
+        supervisor = processes.proven(record) if record else None
+        roots = [supervisor] if supervisor else []
+        roots += processes.marked(self.root).get(service.name, [])
+        return processes.with_descendants(roots)
 
     def _record(self, service: ServiceDefinition) -> Path:
         return self.state_dir / f"{service.name}.json"
@@ -111,8 +147,25 @@ class LocalProcessBackend:
     def _exit_file(self, service: ServiceDefinition) -> Path:
         return self.state_dir / f"{service.name}.exit"
 
-    def _read(self, service: ServiceDefinition) -> dict | None:
+    def _raw(self, service: ServiceDefinition) -> dict[str, Any]:
         try:
-            return dict(json.loads(self._record(service).read_text()))
+            data = json.loads(self._record(service).read_text())
         except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _read(self, service: ServiceDefinition) -> processes.ProcessRecord | None:
+        """The supervisor's record; None when missing, malformed or from an old pulpo."""
+        data = self._raw(service)
+        try:
+            return processes.ProcessRecord(
+                int(data["pid"]),
+                float(data["created"]),
+                tuple(str(part) for part in data["command"]),
+            )
+        except (KeyError, TypeError, ValueError):
             return None
+
+    def _started_at(self, service: ServiceDefinition) -> float | None:
+        value = self._raw(service).get("started_at")
+        return float(value) if isinstance(value, int | float) else None

@@ -20,7 +20,9 @@ from pulpo.services.settings import ServiceSettings
 # How long a service that is already running may take to answer (e.g. still starting).
 RUNNING_ANSWER_SECONDS = 15.0
 
-State = Literal["running", "unhealthy", "stopped", "crashed", "external", "unreachable"]
+State = Literal[
+    "running", "unhealthy", "stopped", "crashed", "orphaned", "external", "unreachable"
+]
 
 
 class Backend(Protocol):
@@ -46,6 +48,14 @@ class ServiceStatus:
     detail: str = ""
 
 
+def status_exit_code(rows: list[ServiceStatus]) -> int:
+    """0 when every service runs, 3 when some are stopped, 1 when one is broken."""
+    states = {row.state for row in rows}
+    if states - {"running", "external", "stopped"}:
+        return 1
+    return 3 if "stopped" in states else 0
+
+
 class ServiceManager:
     """Starts services after their dependencies and waits for them to be healthy."""
 
@@ -58,7 +68,9 @@ class ServiceManager:
         self.project = project
         self.settings = settings or ServiceSettings.load(project)
         self.services = project_services(project, self.settings)
-        self.backend: Backend = backend or LocalProcessBackend(project.run_cache)
+        self.backend: Backend = backend or LocalProcessBackend(
+            project.root, project.run_cache
+        )
 
     def service(self, name: str) -> ServiceDefinition:
         if name not in self.services:
@@ -144,7 +156,7 @@ class ServiceManager:
         if state.running:
             self._check_answers(service, state.pid)
             return
-        if state.stale:
+        if state.stale or state.orphans:
             self.backend.forget(service)
         self._check_port(service)
         self.backend.start(service)
@@ -220,6 +232,17 @@ class ServiceManager:
                 state.pid,
                 uptime,
                 healthy,
+            )
+        if state.orphans:
+            answers = "answers" if service.health() else "does not answer"
+            pids = ", ".join(map(str, state.orphans))
+            return ServiceStatus(
+                service.name,
+                "orphaned",
+                service.address,
+                state.orphans[0],
+                healthy=False,
+                detail=f"supervisor gone, pid {pids} {answers}",
             )
         if state.stale:
             detail = (

@@ -1,75 +1,115 @@
-"""Linux process facts read from /proc: liveness, sessions, who holds a port."""
+"""Which processes are pulpo's, proven before any is signalled; ports and who holds them.
+
+A process is pulpo's when it matches its record exactly (pid, creation time and
+command line: a reused pid matches none of them for long) or when it carries the
+marker every service process inherits from the supervisor pulpo started. The marker
+finds a project's processes even after their records are gone.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import signal
 import socket
-import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-PROC = Path("/proc")
+import psutil
+
+MARKER = "PULPO_SERVICE_OF"
+"""Environment variable set on each service process: ``<project key>/<service>``."""
 
 
-def start_time(pid: int) -> int | None:
-    """Kernel start time of ``pid`` (clock ticks since boot), None if it is gone.
-
-    Recorded with a pid so that a reused pid is not mistaken for our process.
-    """
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] == "Z":  # a zombie has exited
-        return None
-    return int(fields[19])
+def project_key(root: Path) -> str:
+    """A short id of the project directory, the same for every command run there."""
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
 
 
-def session_of(pid: int) -> int | None:
-    try:
-        stat = (PROC / str(pid) / "stat").read_text()
-    except OSError:
-        return None
-    return int(stat[stat.rindex(")") + 2 :].split()[3])
+def marker(root: Path, service: str) -> dict[str, str]:
+    """The environment entry that marks ``service`` of the project at ``root``."""
+    return {MARKER: f"{project_key(root)}/{service}"}
 
 
-def is_running(pid: int, started: int | None) -> bool:
-    """True when ``pid`` is alive and is the process that started at ``started``."""
-    current = start_time(pid)
-    return current is not None and (started is None or current == started)
+@dataclass(frozen=True)
+class ProcessRecord:
+    """Enough to recognise one process again, and nothing that a reused pid fakes."""
 
+    pid: int
+    created: float
+    command: tuple[str, ...]
 
-def session_members(session: int) -> list[int]:
-    """Live processes of a session (a service and everything it spawned)."""
-    members = []
-    for entry in PROC.iterdir():
-        if entry.name.isdigit() and session_of(int(entry.name)) == session:
-            if start_time(int(entry.name)) is not None:
-                members.append(int(entry.name))
-    return sorted(members)
-
-
-def end_session(session: int, grace: float = 10.0) -> None:
-    """SIGTERM every process of the session, wait up to ``grace`` s, then SIGKILL."""
-    _signal_all(session_members(session), signal.SIGTERM)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not session_members(session):
-            return
-        time.sleep(0.1)
-    _signal_all(session_members(session), signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while session_members(session) and time.monotonic() < deadline:
-        time.sleep(0.05)
-
-
-def _signal_all(pids: list[int], sig: signal.Signals) -> None:
-    for pid in pids:
+    @classmethod
+    def of(cls, pid: int, command: Sequence[str]) -> ProcessRecord | None:
+        """The record of the live process ``pid``, started with ``command``."""
         try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
+            return cls(pid, psutil.Process(pid).create_time(), tuple(command))
+        except psutil.Error:
+            return None
+
+
+def proven(record: ProcessRecord) -> psutil.Process | None:
+    """The live process ``record`` describes, or None when the pid now is another's."""
+    try:
+        process = psutil.Process(record.pid)
+        if (
+            abs(process.create_time() - record.created) < 0.01
+            and tuple(process.cmdline()) == record.command
+            and process.status() != psutil.STATUS_ZOMBIE
+        ):
+            return process
+    except psutil.Error:
+        pass
+    return None
+
+
+def marked(root: Path) -> dict[str, list[psutil.Process]]:
+    """Live processes carrying the project's marker, by service name."""
+    prefix = f"{project_key(root)}/"
+    found: dict[str, list[psutil.Process]] = {}
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        try:
+            value = process.environ().get(MARKER, "")
+            if value.startswith(prefix) and process.status() != psutil.STATUS_ZOMBIE:
+                found.setdefault(value[len(prefix) :], []).append(process)
+        except psutil.Error:  # gone, or another user's
+            continue
+    return found
+
+
+def with_descendants(processes: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """The processes and everything they spawned, each once."""
+    every: dict[int, psutil.Process] = {}
+    for process in processes:
+        every.setdefault(process.pid, process)
+        try:
+            for child in process.children(recursive=True):
+                every.setdefault(child.pid, child)
+        except psutil.Error:
+            continue
+    return list(every.values())
+
+
+def end(processes: Sequence[psutil.Process], grace: float = 10.0) -> None:
+    """SIGTERM the processes, wait up to ``grace`` s, then SIGKILL what is left.
+
+    Takes :class:`psutil.Process` objects only: they refuse to signal a pid that a
+    new process took over since they were created.
+    """
+    for process in processes:
+        try:
+            process.terminate()
+        except psutil.Error:
             pass
+    _, alive = psutil.wait_procs(processes, timeout=grace)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -85,38 +125,39 @@ def port_is_free(host: str, port: int) -> bool:
 
 
 def port_holders(port: int) -> list[int]:
-    """Pids listening on TCP ``port`` (found through socket inodes in /proc)."""
-    inodes = set()
-    for table in ("net/tcp", "net/tcp6"):
-        try:
-            lines = (PROC / table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            parts = line.split()
-            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{parts[9]}]")
-    if not inodes:
-        return []
-    holders = set()
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            links = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-        except OSError:
-            continue
-        if inodes & set(links):
-            holders.add(int(entry.name))
-    return sorted(holders)
+    """Pids listening on TCP ``port`` (those this user may see)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except psutil.AccessDenied:  # macOS without root: ask each own process
+        return sorted(
+            process.pid for process in psutil.process_iter() if _listens(process, port)
+        )
+    return sorted(
+        {
+            c.pid
+            for c in connections
+            if c.pid is not None
+            and c.status == psutil.CONN_LISTEN
+            and c.laddr.port == port
+        }
+    )
+
+
+def _listens(process: psutil.Process, port: int) -> bool:
+    try:
+        return any(
+            c.status == psutil.CONN_LISTEN and c.laddr.port == port
+            for c in process.net_connections(kind="tcp")
+        )
+    except psutil.Error:
+        return False
 
 
 def command_line(pid: int) -> str:
     try:
-        raw = (PROC / str(pid) / "cmdline").read_bytes()
-    except OSError:
+        return " ".join(psutil.Process(pid).cmdline()) or "?"
+    except psutil.Error:
         return "?"
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
 
 
 def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:

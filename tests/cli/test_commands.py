@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.cli.test_errors import GOOD
-from tests.conftest import MakeProject, run_pulpo
+from tests.cli.test_errors import GOOD, assert_user_error
+from tests.conftest import PULPO, MakeProject, run_pulpo
 
 
 def test_build_generates_a_module_per_namespace_and_the_graph(
@@ -107,16 +109,70 @@ def test_inspect_shows_models_operations_and_flow_parameters(
 def test_clean_removes_generated_code_and_keeps_data(make_project: MakeProject) -> None:
     root = make_project(ops=GOOD)
     run_pulpo("build", cwd=root)
-    (root / "run_cache" / "prefect").mkdir()
+    database = root / ".pulpo" / "db" / "jobs.sqlite"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"rows")
+
     result = run_pulpo("clean", cwd=root)
+
     assert "removed run_cache/orchestration" in result.stdout
     assert "removed run_cache/api" in result.stdout
     assert not (root / "run_cache" / "orchestration").exists()
     assert not (root / "run_cache" / "api").exists()
-    assert (root / "run_cache" / "prefect").exists()
-    assert run_pulpo("clean", "--all", cwd=root).returncode == 0
-    assert not (root / "run_cache").exists()
     assert "nothing to clean" in run_pulpo("clean", cwd=root).stdout
+    assert run_pulpo("clean", "--all", "--yes", cwd=root).returncode == 0
+    assert not (root / "run_cache").exists()
+    assert database.read_bytes() == b"rows"
+
+
+def test_destructive_cleans_list_what_they_delete_and_ask(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    run_pulpo("build", cwd=root)
+    database = root / ".pulpo" / "db" / "jobs.sqlite"
+    database.parent.mkdir(parents=True)
+    database.write_bytes(b"rows")
+
+    piped = run_pulpo("clean", "--data", cwd=root)  # stdin is not a terminal
+    refused = answer_at_a_terminal(root, "n", "clean", "--all", "--data")
+    assert database.exists() and (root / "run_cache").exists()
+    accepted = answer_at_a_terminal(root, "y", "clean", "--data")
+
+    assert_user_error(piped, "nothing deleted", "--yes")
+    assert ".pulpo/  3 files" in piped.stdout and "db" in piped.stdout
+    assert (
+        "run_cache/" in refused and ".pulpo/" in refused and "Delete these?" in refused
+    )
+    assert "removed .pulpo" in accepted
+    assert not database.exists() and (root / "run_cache").exists()
+
+
+def answer_at_a_terminal(root: Path, answer: str, *args: str) -> str:
+    """Run pulpo with a pseudo-terminal as stdin and stdout; type ``answer``."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [PULPO, *args],
+        cwd=root,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    os.close(follower)
+    os.write(leader, f"{answer}\n".encode())
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closes when pulpo exits
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    os.close(leader)
+    return output.decode(errors="replace")
 
 
 def test_help_does_not_import_prefect() -> None:
@@ -135,3 +191,23 @@ def test_help_does_not_import_prefect() -> None:
         env={**os.environ, "COLUMNS": "120"},
     )
     assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+
+
+def test_data_an_older_pulpo_kept_in_run_cache_moves_to_the_data_directory(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    legacy = root / "run_cache"
+    (legacy / "data" / "db").mkdir(parents=True)
+    (legacy / "data" / "db" / "jobs.sqlite").write_bytes(b"rows")
+    (legacy / "secrets").mkdir()
+    (legacy / "secrets" / "api_key").write_text("old-key\n")
+
+    result = run_pulpo("api", "key", cwd=root, env={"PULPO_API_KEYS": ""})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "old-key"  # the same key keeps working
+    assert "moved run_cache/data/db to .pulpo/db" in result.stderr
+    assert (root / ".pulpo" / "db" / "jobs.sqlite").read_bytes() == b"rows"
+    assert not (legacy / "data" / "db").exists()
+    assert "do not commit it" in (root / ".pulpo" / "README.md").read_text()

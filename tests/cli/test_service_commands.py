@@ -14,7 +14,9 @@ NO_SERVICES = {"PREFECT_API_URL": "", "MONGODB_URL": ""}
 
 def test_status_lists_every_service_as_stopped(make_project: MakeProject) -> None:
     root = make_project(ops=GOOD)
-    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=NO_SERVICES).stdout)
+    result = run_pulpo("status", "--json", cwd=root, env=NO_SERVICES)
+    rows = json.loads(result.stdout)
+    assert result.returncode == 3  # stopped, not broken
     assert [(r["name"], r["state"]) for r in rows] == [
         ("db", "stopped"),
         ("prefect", "stopped"),
@@ -153,7 +155,7 @@ def test_api_key_is_created_once_and_private(make_project: MakeProject) -> None:
     assert first.returncode == 0, first.stderr
     key = first.stdout.strip()
     assert len(key) >= 40
-    key_file = root / "run_cache" / "secrets" / "api_key"
+    key_file = root / ".pulpo" / "secrets" / "api_key"
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
     assert oct(key_file.parent.stat().st_mode & 0o777) == "0o700"
     assert run_pulpo("api", "key", cwd=root, env=env).stdout.strip() == key

@@ -83,7 +83,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
 def test_up_serves_the_api_with_a_private_key(api: Api) -> None:
     rows = api.stack.status()
     assert (rows["api"]["state"], rows["api"]["healthy"]) == ("running", True)
-    key_file = api.stack.root / "run_cache" / "secrets" / "api_key"
+    key_file = api.stack.root / ".pulpo" / "secrets" / "api_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text().strip() == api.key and len(api.key) >= 40
     generated = api.stack.root / "run_cache" / "api"

@@ -396,7 +396,7 @@ def test_without_a_server_runs_can_use_an_ephemeral_prefect_under_run_cache(
     assert json.loads(result.stdout) == {
         "healthcheck": {"ok": True, "checked": ["skills", "companies"]}
     }
-    assert (jobhunter / "run_cache" / "prefect").is_dir()
+    assert (jobhunter / ".pulpo" / "prefect").is_dir()
     assert "Starting temporary server" in result.stderr
     assert "started the project's Prefect server" not in result.stderr
     status = run_pulpo("status", "--json", cwd=jobhunter, env=env)

@@ -98,7 +98,7 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
 def test_a_killed_service_shows_as_crashed_and_comes_back(stack: Stack) -> None:
     assert stack.pulpo("db", "start").returncode == 0
     assert_user_error(stack.pulpo("clean", "--all"), "db still running", "pulpo down")
-    assert (stack.root / "run_cache" / "data" / "db").is_dir()
+    assert (stack.root / ".pulpo" / "db").is_dir()
     pid = stack.status()["db"]["pid"]
     os.killpg(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
