@@ -45,7 +45,9 @@ def mypy(project: Path) -> subprocess.CompletedProcess[str]:
 def test_the_example_api_passes_mypy_strict(tmp_path: Path) -> None:
     project = tmp_path / EXAMPLE.name
     shutil.copytree(
-        EXAMPLE, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__")
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     build(project)
     checked = mypy(project)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_pulpo
+from tests.conftest import REPO, run_pulpo
 
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -44,6 +45,17 @@ def project_processes(markers: list[str]) -> list[str]:
 
 class Stack:
     """A copy of the example with its own ports, driven through the CLI."""
+
+    @classmethod
+    def copy_of_example(cls, folder: Path) -> Stack:
+        """The example copied into ``folder`` (without generated files or data)."""
+        root = folder / "jobhunter"
+        shutil.copytree(
+            REPO / "examples" / "jobhunter",
+            root,
+            ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
+        )
+        return cls(root)
 
     def __init__(self, root: Path) -> None:
         self.root = root

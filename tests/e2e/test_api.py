@@ -55,7 +55,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     shutil.copytree(
         REPO / "examples" / "jobhunter",
         root,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     shutil.copy(REPO / "tests" / "fixtures" / "chores.py", root / "jobhunter")
     config = root / "pyproject.toml"

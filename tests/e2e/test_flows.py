@@ -27,7 +27,9 @@ MYPY = str(Path(sys.executable).with_name("mypy"))
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("lab") / "lab"
     shutil.copytree(
-        LAB, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__")
+        LAB,
+        project,
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     return project
 

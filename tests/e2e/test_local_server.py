@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
 from tests.e2e.conftest import Stack, project_processes
 
 pytestmark = pytest.mark.e2e
@@ -23,13 +21,7 @@ TEMPORARY = "Starting temporary server"
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     """A copy of the example on free ports, with no Prefect configured by the user."""
-    root = tmp_path / "jobhunter"
-    shutil.copytree(
-        REPO / "examples" / "jobhunter",
-        root,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
-    )
-    stack = Stack(root)
+    stack = Stack.copy_of_example(tmp_path)
     stack.env.update({"HOME": str(tmp_path / "home"), "PREFECT_HOME": ""})
     yield stack
     stack.pulpo("down")

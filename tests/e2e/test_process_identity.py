@@ -16,7 +16,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import REPO
 from tests.e2e.conftest import Stack, project_processes
 
 pytestmark = pytest.mark.e2e
@@ -24,13 +23,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    root = tmp_path / "jobhunter"
-    shutil.copytree(
-        REPO / "examples" / "jobhunter",
-        root,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
-    )
-    stack = Stack(root)
+    stack = Stack.copy_of_example(tmp_path)
     yield stack
     stack.pulpo("down")
 

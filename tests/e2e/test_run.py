@@ -129,7 +129,7 @@ def jobhunter(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(
         REPO / "examples" / "jobhunter",
         project,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     return project
 
@@ -357,7 +357,7 @@ def test_awkward_signatures_run(server_env: dict[str, str], tmp_path: Path) -> N
     shutil.copytree(
         Path(__file__).resolve().parents[1] / "fixtures" / "wide",
         project,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     result = run_json(
         "reporting_flow",

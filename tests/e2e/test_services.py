@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,7 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.cli.test_errors import assert_user_error
-from tests.conftest import REPO, run_pulpo
+from tests.conftest import run_pulpo
 from tests.e2e.conftest import Stack, free_port, project_processes
 
 pytestmark = pytest.mark.e2e
@@ -25,13 +24,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("stack") / "jobhunter"
-    shutil.copytree(
-        REPO / "examples" / "jobhunter",
-        root,
-        ignore=shutil.ignore_patterns("run_cache", "__pycache__"),
-    )
-    stack = Stack(root)
+    stack = Stack.copy_of_example(tmp_path_factory.mktemp("stack"))
     yield stack
     stack.pulpo("down")
 

@@ -24,7 +24,7 @@ def generate(destination: Path) -> None:
     """Build a clean copy of the example and copy its generated folders out."""
     with tempfile.TemporaryDirectory() as scratch:
         project = Path(scratch) / "jobhunter"
-        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__"))
+        shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"))
         pulpo = Path(sys.executable).with_name("pulpo")
         subprocess.run([str(pulpo), "build"], cwd=project, check=True, capture_output=True)
         shutil.rmtree(destination, ignore_errors=True)

@@ -22,7 +22,9 @@ MYPY = str(Path(sys.executable).with_name("mypy"))
 def built_copy(source: Path, destination: Path) -> Path:
     project = destination / source.name
     shutil.copytree(
-        source, project, ignore=shutil.ignore_patterns("run_cache", "__pycache__")
+        source,
+        project,
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     result = run_pulpo("build", cwd=project)
     assert result.returncode == 0, result.stderr
