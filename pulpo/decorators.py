@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import sys
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ DATAMODEL_ATTR = "__pulpo_datamodel__"
 OPERATION_ATTR = "__pulpo_operation__"
 MAX_RETRIES = 50  # Prefect accepts at most 50 per-attempt retry delays.
 RESERVED_PARAMETERS = frozenset({"return_state", "wait_for"})  # Prefect call options
+
 
 ModelRef = type[BaseModel] | str
 ModelT = TypeVar("ModelT", bound=type[BaseModel])
@@ -145,6 +147,7 @@ def operation(
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
+        _check_not_redefined(name, function)
         if mapping is not None and mapping[0] not in _parameter_names(function):
             raise DefinitionError(
                 f"operation {name!r}: map_over names parameter {mapping[0]!r}, which "
@@ -356,9 +359,37 @@ def _check_model_ref(name: str, field: str, ref: object) -> ModelRef:
     )
 
 
-def _check_function(name: str, function: object) -> None:
-    if not callable(function):
-        raise DefinitionError(f"operation {name!r} must decorate a function")
+def _check_not_redefined(name: str, function: Any) -> None:
+    """A second ``def`` of a name would silently replace the first operation.
+
+    While a module runs, its namespace still holds the earlier function when the
+    decorator of the later one runs.
+    """
+    module = sys.modules.get(function.__module__)
+    earlier = operation_spec(getattr(module, function.__qualname__, None))
+    if (
+        earlier is not None
+        and earlier.function is not function
+        and earlier.name != name
+    ):
+        raise DefinitionError(
+            f"operation {name!r}: function {function.__qualname__} in "
+            f"{function.__module__} is already operation {earlier.name!r}; this second "
+            f"def would replace it, so give one of the two functions another name"
+        )
+
+
+def _check_function(name: str, function: Any) -> None:
+    if not inspect.isfunction(inspect.unwrap(function)):
+        what = (
+            f"class {function.__qualname__}"
+            if isinstance(function, type)
+            else type(function).__name__
+        )
+        raise DefinitionError(
+            f"operation {name!r} must decorate a function (def or async def), not "
+            f"{what}"
+        )
     if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
         raise DefinitionError(
             f"operation {name!r}: generators are not supported; return a datamodel"

@@ -467,6 +467,12 @@ class CLI:
 
         started = time.perf_counter()
         definitions = discover(self.project)
+        if not definitions.operations:
+            raise ProjectError(
+                f"no operations found in {', '.join(self.project.modules)} (modules in "
+                f"[tool.pulpo]); decorate functions with @operation(name=...) or add "
+                f"the modules that define them"
+            )
         # User modules can leave a large heap (thousands of model classes); freezing it
         # keeps the garbage collector from rescanning it for every analysis allocation.
         gc.freeze()

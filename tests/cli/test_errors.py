@@ -112,6 +112,43 @@ def test_duplicate_operation_names(make_project: MakeProject) -> None:
     )
 
 
+def test_a_function_name_defined_twice_is_an_error_not_a_lost_operation(
+    make_project: MakeProject,
+) -> None:
+    twice = GOOD + '\n@operation(name="scraping.fetch_more")\ndef fetch() -> Raw: ...\n'
+    root = make_project(ops=twice)
+    lines = (root / "app" / "ops.py").read_text().splitlines()
+    line = lines.index('@operation(name="scraping.fetch_more")') + 1
+    assert_user_error(
+        run_pulpo("build", cwd=root),
+        f"app/ops.py:{line}:",
+        "'scraping.fetch_more': function fetch in app.ops is already operation "
+        "'scraping.fetch'",
+        "another name",
+    )
+
+
+def test_operation_on_a_class_is_an_error(make_project: MakeProject) -> None:
+    on_class = GOOD + '\n@operation(name="scraping.store")\nclass Store: ...\n'
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=on_class)),
+        "operation 'scraping.store' must decorate a function",
+        "not class Store",
+    )
+
+
+def test_a_project_without_operations_is_an_error_and_keeps_its_build(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("build", cwd=root).returncode == 0
+    (root / "app" / "ops.py").write_text(MODELS)
+    assert_user_error(
+        run_pulpo("build", cwd=root), "no operations found in app.ops", "@operation"
+    )
+    assert (root / "run_cache" / "orchestration" / "scraping_flow.py").is_file()
+
+
 def test_unknown_model_suggests_the_close_one(make_project: MakeProject) -> None:
     ops = (
         MODELS
