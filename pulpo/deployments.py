@@ -68,6 +68,7 @@ def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None)
     Raises:
         RunError: no deployment, or the run did not complete.
     """
+    import httpx
     from prefect.deployments import run_deployment as submit
     from prefect.exceptions import ObjectNotFound
 
@@ -79,9 +80,20 @@ def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None)
         raise RunError(
             f"flow {flow!r} has no deployment yet; run `pulpo prefect deploy --all`"
         ) from None
+    except (httpx.HTTPError, OSError) as error:
+        raise ServiceError(
+            f"lost the Prefect server while running flow {flow!r} "
+            f"({type(error).__name__}); check it with `pulpo status`"
+        ) from None
     state = flow_run.state
     if state is not None and state.is_completed():
         return state.result()
+    if timeout is not None and (state is None or not state.is_final()):
+        raise RunError(
+            f"flow {flow!r} run {flow_run.name!r} is still "
+            f"{state.name if state is not None else 'pending'} after --timeout "
+            f"{timeout:g} s; it goes on on the worker (see it in the Prefect UI)"
+        )
     status = state.name if state is not None else "unknown"
     raise RunError(
         f"flow {flow!r} run {flow_run.name!r} ended {status}: "

@@ -11,7 +11,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +98,7 @@ class CLI:
         from pulpo.orchestration.writer import swap_in, write_if_changed
 
         orchestration, timings = self._analyze()
+        _check_run_cache(self.project.run_cache)
         sources = fingerprint.current_fingerprint(
             self.project, fingerprint.imported_files(self.project)
         )
@@ -107,10 +109,11 @@ class CLI:
         codegen_seconds = time.perf_counter() - started
         started = time.perf_counter()
         run_cache = self.project.run_cache
-        write_if_changed(run_cache / "__init__.py", "")
-        write_if_changed(run_cache / ".gitignore", "*\n")
-        write_if_changed(run_cache / "README.md", RUN_CACHE_README)
-        report = swap_in(self.project.orchestration_dir, files)
+        with _writing(run_cache):
+            write_if_changed(run_cache / "__init__.py", "")
+            write_if_changed(run_cache / ".gitignore", "*\n")
+            write_if_changed(run_cache / "README.md", RUN_CACHE_README)
+            report = swap_in(self.project.orchestration_dir, files)
         fingerprint.save(
             self.project,
             fingerprint.BuildRecord(
@@ -148,7 +151,8 @@ class CLI:
         files = ApiCodeGenerator(
             result.orchestration, self.project.name, self.project.first_party
         ).generate()
-        report = swap_in(self.project.api_dir, files)
+        with _writing(self.project.run_cache):
+            report = swap_in(self.project.api_dir, files)
         return replace(
             result,
             api=report,
@@ -172,6 +176,7 @@ class CLI:
                 f"{', '.join(running)} still running and using these files; stop them "
                 f"with `pulpo down` first (`pulpo build` updates generated code in place)"
             )
+        _check_run_cache(self.project.run_cache)
         targets = (
             [self.project.run_cache]
             if everything
@@ -228,7 +233,8 @@ class CLI:
         for later runs (``pulpo down`` stops it). With ``ephemeral``, ``local_server =
         false``, a Prefect configured by the user, or the server's port taken, none is
         started and the run uses Prefect's temporary server with its home under
-        ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits.
+        ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits at most ``timeout``
+        seconds (the run goes on); without it the run fails after ``timeout`` seconds.
         ``quiet_tasks`` drops Prefect's INFO lines per task, as ``task_logs =
         "warning"`` does.
 
@@ -241,6 +247,10 @@ class CLI:
         from pulpo.runtime.parameters import bind, parse_assignments
         from pulpo.services.environment import use_running_services
 
+        if timeout is not None and not timeout > 0:
+            raise RunError(
+                f"--timeout must be a positive number of seconds, not {timeout:g}"
+            )
         raw = parse_assignments(params)
         flows, using_documents = self._built_flows()
         target = flows.get(flow)
@@ -264,7 +274,7 @@ class CLI:
                 f"started the project's Prefect server at "
                 f"{self.services.service('prefect').address} (pulpo down stops it)"
             )
-        return run_flow(generated, parameters)
+        return run_flow(generated, parameters, timeout)
 
     def deploy(self, flows: Sequence[str] = ()) -> list[str]:
         """Register a deployment per flow (all flows when none are named)."""
@@ -502,6 +512,28 @@ def _check_task_runner_installed(orchestration: Orchestration) -> None:
             f'{", ".join(dask)} use task_runner = "dask", which needs prefect-dask; '
             f"install it with `pip install 'pulpo[dask]'`"
         )
+
+
+def _check_run_cache(run_cache: Path) -> None:
+    """``run_cache`` must be a folder (or missing): pulpo never replaces a file."""
+    if run_cache.exists() and not run_cache.is_dir():
+        raise ProjectError(
+            f"{run_cache} is a file, not pulpo's run_cache folder; move it away "
+            f"(pulpo keeps generated code there and does not delete files it did not make)"
+        )
+
+
+@contextmanager
+def _writing(run_cache: Path) -> Iterator[None]:
+    """Turn a failure to write generated code into one line naming the path."""
+    try:
+        yield
+    except OSError as error:
+        where = error.filename or run_cache
+        raise ProjectError(
+            f"cannot write generated code to {where}: {error.strerror or error}; make "
+            f"{run_cache} a folder you can write to (the previous build is unchanged)"
+        ) from None
 
 
 def _to_stderr(text: str) -> None:

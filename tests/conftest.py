@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +24,15 @@ class Result:
 
 
 def run_pulpo(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 240,
+    wrapper: Sequence[str] = (),
 ) -> Result:
-    """Run the installed ``pulpo`` console script in ``cwd``."""
+    """Run the installed ``pulpo`` console script in ``cwd`` (behind ``wrapper``)."""
     completed = subprocess.run(
-        [PULPO, *args],
+        [*wrapper, PULPO, *args],
         cwd=cwd,
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
         capture_output=True,

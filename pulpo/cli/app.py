@@ -145,7 +145,11 @@ def prefect_run(
     ] = False,
     timeout: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option("--timeout", help="With --deployment: seconds to wait at most."),
+        typer.Option(
+            "--timeout",
+            help="Seconds the run may take; with --deployment, seconds to wait for "
+            "it (the run goes on).",
+        ),
     ] = None,
     ephemeral: Annotated[
         bool,
@@ -167,16 +171,25 @@ def prefect_run(
     Uses the project's Prefect server, starting it when none is running (pulpo down
     stops it).
     """
+    from pulpo.cli.stdout import stdout_to_stderr
     from pulpo.runtime.execution import result_json
 
-    result = ctx.obj.run(
-        flow,
-        param or [],
-        deployment=deployment,
-        timeout=timeout,
-        ephemeral=ephemeral,
-        quiet_tasks=quiet_tasks,
-    )
+    try:
+        with stdout_to_stderr():  # what operations print must not mix with the JSON
+            result = ctx.obj.run(
+                flow,
+                param or [],
+                deployment=deployment,
+                timeout=timeout,
+                ephemeral=ephemeral,
+                quiet_tasks=quiet_tasks,
+            )
+    except KeyboardInterrupt:
+        _notice(
+            "interrupted; the run is marked crashed (with --deployment it goes on "
+            "on the worker)"
+        )
+        raise typer.Exit(130) from None
     typer.echo(result_json(result))
 
 

@@ -238,8 +238,8 @@ class PrefectCodeGenerator:
         elif call_async:
             call = f"await {function}({arguments})"
         else:
-            to_thread = f"{imports.module('asyncio')}.to_thread"
-            call = f"await {to_thread}({', '.join([function, arguments] if arguments else [function])})"
+            in_thread = imports.name("pulpo.runtime", "in_thread")
+            call = f"await {in_thread}({', '.join([function, arguments] if arguments else [function])})"
         if node.output is None:
             returns = types.render(_return_annotation(spec.function))
             body = f"return {call}"

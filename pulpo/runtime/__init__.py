@@ -14,12 +14,14 @@ from pulpo.runtime.tasks import (
     run_submitted,
     run_task,
 )
+from pulpo.runtime.threads import in_thread
 
 __all__ = [
     "OperationFailed",
     "dask_cluster",
     "default_of",
     "gather_limited",
+    "in_thread",
     "init_documents",
     "process_pool",
     "run_coroutine",

@@ -8,7 +8,7 @@ import json
 import typing
 from typing import Any
 
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticSerializationError, to_jsonable_python
 
 from pulpo.errors import RunError
 from pulpo.runtime.parameters import ParameterSlot
@@ -25,13 +25,17 @@ def slots_of(flow: Any) -> list[ParameterSlot]:
     ]
 
 
-def run_flow(flow: Any, parameters: dict[str, Any]) -> Any:
+def run_flow(
+    flow: Any, parameters: dict[str, Any], timeout: float | None = None
+) -> Any:
     """Validate ``parameters`` against ``flow``, run it and return its result.
 
     Raises:
-        RunError: parameters of the wrong type, or the flow failed.
+        RunError: parameters of the wrong type, the flow failed, or it ran longer
+            than ``timeout`` seconds.
     """
     from prefect.exceptions import ParameterTypeError
+    from prefect.flow_engine import FlowRunTimeoutError
 
     try:
         flow.validate_parameters(parameters)
@@ -40,12 +44,42 @@ def run_flow(flow: Any, parameters: dict[str, Any]) -> Any:
         raise RunError(
             f"invalid parameters for flow {flow.name!r}: {details}"
         ) from None
+    if timeout is not None:
+        flow = flow.with_options(timeout_seconds=timeout)
     try:
-        return asyncio.run(flow(**parameters))
+        try:
+            return asyncio.run(flow(**parameters))
+        except BaseException:
+            _flush_prefect_events()  # so that its lines come before the command's error
+            raise
+    except FlowRunTimeoutError:
+        raise RunError(
+            f"flow {flow.name!r} did not finish within --timeout {timeout:g} s "
+            f"(synchronous operations may still be running until this process ends)"
+        ) from None
     except Exception as error:
         raise RunError(f"flow {flow.name!r} failed: {error}") from error
 
 
+def _flush_prefect_events() -> None:
+    """Send Prefect's queued events and logs now instead of at interpreter exit."""
+    try:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (EventsWorker, APILogWorker):
+            worker.drain_all(timeout=5)
+    except Exception:  # noqa: BLE001 - best effort: Prefect drains at exit anyway
+        pass
+
+
 def result_json(result: Any) -> str:
-    """The flow's result as indented JSON (models as their fields)."""
-    return json.dumps(to_jsonable_python(result, fallback=repr), indent=2)
+    """The flow's result as indented JSON (models as their fields).
+
+    ``bytes`` are text when they are UTF-8, else base64.
+    """
+    try:
+        data = to_jsonable_python(result, fallback=repr)
+    except (PydanticSerializationError, UnicodeDecodeError):  # bytes, not UTF-8
+        data = to_jsonable_python(result, fallback=repr, bytes_mode="base64")
+    return json.dumps(data, indent=2)

@@ -10,6 +10,7 @@ dependent that awaited the failure re-raises the same, already named, error.
 from __future__ import annotations
 
 import asyncio
+import logging
 import pickle
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
@@ -38,6 +39,23 @@ class OperationFailed(RunError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.operation, self.error))
+
+
+class _LoggedByTheTask(logging.Filter):
+    """Drop the traceback from a flow run's failure log when a task logged it already.
+
+    Prefect logs an operation's traceback when its task fails, then the whole chain
+    again when the flow fails with :class:`OperationFailed`; the message line stays.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], OperationFailed):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("prefect.flow_runs").addFilter(_LoggedByTheTask())
 
 
 async def run_task(
@@ -126,6 +144,11 @@ async def _settled(future: PrefectFuture[Any]) -> None:
 
 def _describe(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}"
+    if type(error).__name__ == "TaskRunTimeoutError":
+        text += (
+            " (a synchronous function cannot be stopped: it may still be running "
+            "until this process ends)"
+        )
     if type(error).__name__ == "CollectionWasNotInitialized":
         text += " (Beanie is not initialised: run `pulpo up` or set MONGODB_URL)"
     if isinstance(error, pickle.PicklingError) or "pickle" in str(error).lower():

@@ -92,6 +92,17 @@ class Stack:
         ]
 
 
+def copy_of_fixture(name: str, folder: Path) -> Path:
+    """``tests/fixtures/<name>`` copied into ``folder`` (without generated files)."""
+    project = folder / name
+    shutil.copytree(
+        REPO / "tests" / "fixtures" / name,
+        project,
+        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
+    )
+    return project
+
+
 @pytest.fixture(scope="session")
 def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("prefect-server")

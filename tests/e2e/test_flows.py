@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_pulpo
+from tests.e2e.conftest import copy_of_fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -25,13 +25,7 @@ MYPY = str(Path(sys.executable).with_name("mypy"))
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    project = tmp_path_factory.mktemp("lab") / "lab"
-    shutil.copytree(
-        LAB,
-        project,
-        ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
-    )
-    return project
+    return copy_of_fixture("lab", tmp_path_factory.mktemp("lab"))
 
 
 def run(lab: Path, env: dict[str, str], flow: str, *params: str) -> dict:

@@ -10,7 +10,13 @@ from typing import Any, TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import gather_limited, run_script, run_task, validate_output
+from pulpo.runtime import (
+    gather_limited,
+    in_thread,
+    run_script,
+    run_task,
+    validate_output,
+)
 
 from jobhunter.models import CleanedJobs, JobPosting, PostingSkills, SkillReport
 from jobhunter.operations import extract_skills, summarize
@@ -31,7 +37,7 @@ async def parsing_summarize_task(parsed: list[PostingSkills], top: int) -> Skill
     return validate_output(
         "parsing.summarize",
         SkillReport,
-        await asyncio.to_thread(summarize, parsed=parsed, top=top),
+        await in_thread(summarize, parsed=parsed, top=top),
     )
 
 

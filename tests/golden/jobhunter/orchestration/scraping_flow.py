@@ -10,7 +10,7 @@ from typing import TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import run_script, run_task, validate_output
+from pulpo.runtime import in_thread, run_script, run_task, validate_output
 
 from jobhunter.models import CleanedJobs, RawJobs
 from jobhunter.operations import fetch_linkedin, fetch_stepstone, merge
@@ -32,7 +32,7 @@ async def scraping_merge_task(stepstone: RawJobs, linkedin: RawJobs) -> CleanedJ
     return validate_output(
         "scraping.merge",
         CleanedJobs,
-        await asyncio.to_thread(merge, stepstone=stepstone, linkedin=linkedin),
+        await in_thread(merge, stepstone=stepstone, linkedin=linkedin),
     )
 
 
@@ -47,7 +47,7 @@ async def scraping_stepstone_fetch_task(keywords: str, limit: int) -> RawJobs:
     return validate_output(
         "scraping.stepstone.fetch",
         RawJobs,
-        await asyncio.to_thread(fetch_stepstone, keywords=keywords, limit=limit),
+        await in_thread(fetch_stepstone, keywords=keywords, limit=limit),
     )
 
 

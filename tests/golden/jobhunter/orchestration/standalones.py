@@ -10,7 +10,7 @@ from typing import TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import run_script, run_task, validate_output
+from pulpo.runtime import in_thread, run_script, run_task, validate_output
 
 from jobhunter.models import HealthStatus
 from jobhunter.operations import healthcheck
@@ -19,9 +19,7 @@ from jobhunter.operations import healthcheck
 @task(name="healthcheck", cache_policy=NO_CACHE)
 async def healthcheck_task() -> HealthStatus:
     """A standalone operation: checks the example's own configuration."""
-    return validate_output(
-        "healthcheck", HealthStatus, await asyncio.to_thread(healthcheck)
-    )
+    return validate_output("healthcheck", HealthStatus, await in_thread(healthcheck))
 
 
 class HealthcheckFlowResult(TypedDict):
