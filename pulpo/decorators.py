@@ -10,6 +10,7 @@ import inspect
 import keyword
 import sys
 import typing
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
@@ -313,6 +314,12 @@ def _check_operation_name(name: object) -> None:
         raise DefinitionError(
             f"invalid operation name {name!r}: use dot-separated Python identifiers, "
             f"e.g. 'scraping.linkedin.fetch'"
+        )
+    normal = unicodedata.normalize("NFKC", name)
+    if normal != name:  # Python reads identifiers NFKC-normalised: imports would miss
+        raise DefinitionError(
+            f"invalid operation name {name!r}: Python reads it as {normal!r}; "
+            f"write {normal!r}"
         )
 
 

@@ -63,7 +63,7 @@ def _import(name: str, root: Path) -> ModuleType:
     except DefinitionError as error:
         raise DefinitionError(f"{_location(error, root)}: {error}") from None
     except ModuleNotFoundError as error:
-        if error.name and name.startswith(error.name):
+        if error.name and (name == error.name or name.startswith(f"{error.name}.")):
             raise ProjectError(
                 f"cannot import {name!r}: no such module under {root}; check modules in "
                 f"[tool.pulpo] of pyproject.toml"
@@ -71,6 +71,12 @@ def _import(name: str, root: Path) -> ModuleType:
         raise ProjectError.import_failed(name, _location(error, root), error) from None
     except Exception as error:  # anything user code raises while importing
         raise ProjectError.import_failed(name, _location(error, root), error) from None
+    except SystemExit as error:
+        raise ProjectError(
+            f"importing {name!r} called sys.exit({error.code!r}) "
+            f"({_location(error, root)}); pulpo imports your modules to find "
+            f'operations: put script code under `if __name__ == "__main__":`'
+        ) from None
 
 
 def _location(error: BaseException, root: Path) -> str:

@@ -18,6 +18,7 @@ import networkx as nx
 
 from pulpo.analysis.signatures import (
     ParameterInfo,
+    check_return_annotation,
     describe_parameters,
     resolve_model_ref,
 )
@@ -146,6 +147,7 @@ class DataFlowAnalyzer:
         producers: dict[str, list[str]] = defaultdict(list)
         for name, model in outputs.items():  # names are sorted, so producers are too
             if model is not None:
+                check_return_annotation(self._operations[name], model, classes[model])
                 producers[model].append(name)
 
         mapped = {name for name, spec in self._operations.items() if spec.map_over}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Mapping
 from typing import Any, NamedTuple
@@ -157,3 +158,34 @@ def _resolve_now(spec: OperationSpec) -> tuple[tuple[str, Any, Any], ...]:
             f"module level"
         ) from None
     return resolved
+
+
+def check_return_annotation(spec: OperationSpec, model: str, cls: type) -> None:
+    """``outputs=`` and the function's return annotation must name the same type.
+
+    Without the check the disagreement shows only when the flow runs and the
+    returned value fails validation. Missing, ``Any`` or unresolvable annotations are
+    not checked; ``X | None`` and subclasses of ``X`` agree with ``X``.
+
+    Raises:
+        GraphError: the annotation names another type.
+    """
+    try:
+        returns = typing.get_type_hints(spec.function).get("return", Any)
+    except Exception:  # forward references the module cannot resolve: unchecked
+        return
+    candidates = (
+        typing.get_args(returns)
+        if typing.get_origin(returns) in (typing.Union, types.UnionType)
+        else (returns,)
+    )
+    if returns is Any or any(
+        isinstance(c, type) and issubclass(c, cls) for c in candidates
+    ):
+        return
+    shown = getattr(returns, "__name__", None) or repr(returns).replace("typing.", "")
+    raise GraphError(
+        f"operation {spec.name!r}: outputs={model} but {spec.function.__qualname__} "
+        f"is annotated to return {shown}; make the annotation `-> {cls.__name__}` "
+        f"or change outputs="
+    )

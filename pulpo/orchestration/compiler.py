@@ -429,11 +429,21 @@ def _check_names(operations: tuple[str, ...], namespaces: tuple[str, ...]) -> No
         )
     seen: dict[str, str] = {}
     for scope in sorted([*namespaces, *(op for op in operations if "." not in op)]):
-        other = seen.setdefault(flow_name(scope), scope)
+        # Names equal but for case clash as module files on case-insensitive disks
+        # and as the API's request models (ETL_flow and etl_flow: EtlFlowRun).
+        name = flow_name(scope)
+        pascal = "".join(part.title() for part in name.split("_"))  # as pulpo.api
+        others = {seen.setdefault(key, scope) for key in (name.casefold(), pascal)}
+        other = min(others - {scope}, default=scope)
         if other != scope:
+            problem = (
+                f"both generate the flow {name!r}"
+                if flow_name(other) == name
+                else f"generate the flows {flow_name(other)!r} and {name!r}, whose "
+                f"modules and API models clash"
+            )
             raise GraphError(
-                f"{other!r} and {scope!r} would both generate the flow "
-                f"{flow_name(scope)!r}; rename one of them"
+                f"{other!r} and {scope!r} would {problem}; rename one of them"
             )
 
 

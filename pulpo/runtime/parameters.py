@@ -42,19 +42,27 @@ def parse_assignments(items: Sequence[str]) -> dict[str, str]:
     return parsed
 
 
-def coerce(raw: str, annotation: Any) -> Any:
-    """JSON when the text is valid JSON, else the text itself.
+def parse_value(raw: str, annotation: Any) -> Any:
+    """The value of ``raw`` for a parameter typed ``annotation``.
 
-    A parameter typed as a string keeps its text unless the JSON is itself a string,
-    so ``keywords=123`` stays ``"123"``.
+    Valid JSON is validated strictly (``limit=true`` is not the integer 1), and
+    ``null`` is ``None`` when the parameter admits it. A parameter that takes only
+    text keeps its text unless the JSON is itself a string, so ``keywords=123`` stays
+    ``"123"``. Other text is validated as text (``day=2026-01-01`` is a date).
+
+    Raises:
+        ValidationError: the value does not fit ``annotation``.
     """
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
     try:
         value = json.loads(raw)
     except ValueError:
-        return raw
+        return adapter.validate_python(raw)
+    if value is None and _admits_none(annotation):
+        return None
     if not isinstance(value, str) and _accepts_only_text(annotation):
-        return raw
-    return value
+        return adapter.validate_python(raw)
+    return adapter.validate_json(raw, strict=True)
 
 
 def bind(
@@ -86,9 +94,7 @@ def bind(
     for name, text in raw.items():
         annotation = by_name[name].annotation
         try:
-            values[name] = TypeAdapter(annotation).validate_python(
-                coerce(text, annotation)
-            )
+            values[name] = parse_value(text, annotation)
         except ValidationError as error:
             problem = error.errors()[0]["msg"]
             raise RunError(
@@ -106,4 +112,15 @@ def _accepts_only_text(annotation: Any) -> bool:
         return all(isinstance(a, str) for a in args)
     if origin in (typing.Union, types.UnionType):
         return bool(args) and all(_accepts_only_text(a) for a in args)
+    return False
+
+
+def _admits_none(annotation: Any) -> bool:
+    if annotation is Any or annotation is None or annotation is type(None):
+        return True
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _admits_none(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return any(_admits_none(a) for a in typing.get_args(annotation))
     return False

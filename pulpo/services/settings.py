@@ -69,7 +69,10 @@ class ServiceSettings:
         config = project.config
 
         def pick(key: str, env: str, default: object) -> object:
-            return os.environ.get(env) or config.get(key) or default
+            """The environment, even empty (it clears), else the file, else default."""
+            if env in os.environ:
+                return os.environ[env]
+            return config[key] if key in config else default
 
         return cls(
             host=str(pick("host", "PULPO_HOST", "127.0.0.1")),
@@ -101,7 +104,7 @@ class ServiceSettings:
             local_server=_flag(
                 project,
                 "local_server",
-                os.environ.get("PULPO_LOCAL_SERVER") or config.get("local_server"),
+                pick("local_server", "PULPO_LOCAL_SERVER", None),
                 default=True,
             ),
             task_logs=_task_logs(project, pick("task_logs", "PULPO_TASK_LOGS", "info")),
@@ -147,7 +150,7 @@ def _origins(project: Project, value: object) -> tuple[str, ...]:
 
 def _flag(project: Project, key: str, value: object, default: bool) -> bool:
     """A boolean from TOML (``true``/``false``) or the environment (``1``/``0``…)."""
-    if value is None:
+    if value is None or value == "":
         return default
     if isinstance(value, bool):
         return value

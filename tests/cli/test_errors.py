@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,17 @@ def clean(raw: Raw, strict: bool) -> Clean:
     return Clean(items=raw.items)
 """
 )
+
+
+WITHOUT_DAC_OVERRIDE = (
+    ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override"]
+    if os.geteuid() == 0
+    else []
+)
+
+
+def file_contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
 
 def assert_user_error(result: Result, *fragments: str) -> None:
@@ -197,10 +209,10 @@ def test_a_failed_build_leaves_the_previous_output_intact(
     root = make_project(ops=GOOD)
     assert run_pulpo("build", cwd=root).returncode == 0
     generated = root / "run_cache" / "orchestration"
-    before = {p.name: p.read_bytes() for p in generated.iterdir() if p.is_file()}
+    before = file_contents(generated)
     (root / "app" / "ops.py").write_text(GOOD + "\nbroken = (\n")
     assert_user_error(run_pulpo("build", cwd=root), "SyntaxError")
-    after = {p.name: p.read_bytes() for p in generated.iterdir() if p.is_file()}
+    after = file_contents(generated)
     assert after == before
 
 
@@ -270,3 +282,85 @@ def test_unknown_param(make_project: MakeProject) -> None:
         cwd=make_project(ops=GOOD),
     )
     assert_user_error(result, "no parameter 'keyword'", "did you mean 'keywords'")
+
+
+def test_sys_exit_in_a_user_module_is_an_error_not_a_silent_exit(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD + "\nimport sys\nsys.exit(3)\n")
+    assert_user_error(
+        run_pulpo("build", cwd=root), "'app.ops' called sys.exit(3)", "__main__"
+    )
+
+
+def test_a_missing_package_is_not_reported_as_a_wrong_modules_entry(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops="import ap\n" + GOOD)  # "app.ops" starts with "ap"
+    assert_user_error(
+        run_pulpo("build", cwd=root),
+        "cannot import 'app.ops' (app/ops.py:1)",
+        "No module named 'ap'",
+    )
+
+
+def test_outputs_that_disagree_with_the_return_annotation_fail_the_build(
+    make_project: MakeProject,
+) -> None:
+    wrong = MODELS + (
+        '\n@operation(name="scraping.fetch", outputs=Raw)\n'
+        "def fetch() -> Clean:\n    return Clean()\n"
+    )
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=wrong)),
+        "operation 'scraping.fetch': outputs=Raw",
+        "annotated to return Clean",
+    )
+
+
+def test_run_cache_that_is_a_file_is_reported_and_kept(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    (root / "run_cache").write_text("my notes\n")
+    assert_user_error(
+        run_pulpo("build", cwd=root), "run_cache is a file", "move it away"
+    )
+    assert_user_error(
+        run_pulpo("clean", "--all", "--yes", cwd=root), "run_cache is a file"
+    )
+    assert (root / "run_cache").read_text() == "my notes\n"
+
+
+def test_a_read_only_run_cache_is_one_line_and_keeps_the_build(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    assert run_pulpo("build", cwd=root).returncode == 0
+    orchestration = root / "run_cache" / "orchestration"
+    before = file_contents(orchestration)
+    (root / "app" / "ops.py").write_text(GOOD + "\n# changed\n")
+    folders = (root / "run_cache", orchestration)
+    for folder in folders:
+        folder.chmod(0o555)
+    try:  # as root too: without the capability that ignores file modes
+        result = run_pulpo(
+            "--project", str(root), "build", cwd=root, wrapper=WITHOUT_DAC_OVERRIDE
+        )
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert_user_error(result, "cannot write generated code to", "Permission denied")
+    after = file_contents(orchestration)
+    assert after == before
+
+
+def test_an_operation_name_python_would_normalise_is_rejected(
+    make_project: MakeProject,
+) -> None:
+    ops = MODELS + '\n@operation(name="\ufb01les.read")\ndef read() -> Raw: ...\n'
+    assert_user_error(
+        run_pulpo("build", cwd=make_project(ops=ops)),
+        "invalid operation name '\ufb01les.read'",
+        "write 'files.read'",
+    )

@@ -270,6 +270,20 @@ def test_names_that_collide_once_turned_into_flow_names_are_rejected() -> None:
         compile_ops(x, y)
 
 
+def test_flow_names_that_differ_only_in_case_are_rejected() -> None:
+    @operation(name="ETL.load")
+    def load_upper() -> None: ...
+
+    @operation(name="etl.load")
+    def load_lower() -> None: ...
+
+    with pytest.raises(
+        GraphError,
+        match="'ETL' and 'etl' would generate the flows 'ETL_flow' and 'etl_flow'",
+    ):
+        compile_ops(load_upper, load_lower)
+
+
 def test_standalone_operations_run_the_upstream_operations_they_need() -> None:
     @operation(name="report", inputs=Clean, outputs=Report)
     def report(clean: Clean) -> Report: ...
