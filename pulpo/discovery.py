@@ -16,6 +16,7 @@ from pulpo.decorators import (
     operation_spec,
 )
 from pulpo.errors import DefinitionError, ProjectError
+from pulpo.fingerprint import forget_imported
 from pulpo.project import Project
 
 
@@ -37,6 +38,7 @@ def discover(project: Project) -> Definitions:
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
+    forget_imported(project)
     for name in project.modules:
         _import(name, project.root)
     models: dict[int, DataModelSpec] = {}

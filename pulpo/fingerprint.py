@@ -14,6 +14,7 @@ while being imported are not tracked; ``pulpo build`` always rebuilds.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -21,6 +22,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pulpo.project import Project
@@ -53,26 +55,38 @@ def imported_files(project: Project) -> list[Path]:
     Leaves out ``run_cache/`` (generated code) and installed packages (a virtual
     environment inside the project).
     """
+    modules = _project_modules(project, generated=False)
+    return sorted({Path(str(module.__file__)) for module in modules})
+
+
+def forget_imported(project: Project) -> None:
+    """Drop the project's modules, its own and generated ones, from ``sys.modules``.
+
+    The next import reads the files again: a second build or run in one process (the
+    Python API) sees code edited since the first.
+    """
+    packages = {*project.first_party, "run_cache"}
+    for name in [n for n in sys.modules if n.split(".")[0] in packages]:
+        del sys.modules[name]  # also ones another project of the same names loaded
+    for module in _project_modules(project, generated=True):
+        sys.modules.pop(module.__name__, None)
+    importlib.invalidate_caches()
+
+
+def _project_modules(project: Project, generated: bool) -> list[ModuleType]:
     root = str(project.root) + os.sep
+    installed = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix)}
     excluded = tuple(
         str(path) + os.sep
-        for path in {
-            project.run_cache,
-            Path(sys.prefix),
-            Path(sys.base_prefix),
-            Path(sys.exec_prefix),
-        }
+        for path in (installed if generated else {*installed, project.run_cache})
     )
-    files = set()
-    for module in list(sys.modules.values()):
-        name = getattr(module, "__file__", None)
-        if (
-            isinstance(name, str)
-            and name.startswith(root)
-            and not name.startswith(excluded)
-        ):
-            files.add(Path(name))
-    return sorted(files)
+    return [
+        module
+        for module in list(sys.modules.values())
+        if isinstance(getattr(module, "__file__", None), str)
+        and module.__file__.startswith(root)  # type: ignore[union-attr]
+        and not module.__file__.startswith(excluded)  # type: ignore[union-attr]
+    ]
 
 
 def current_fingerprint(

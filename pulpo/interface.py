@@ -338,24 +338,6 @@ class CLI:
             self._prepare_api()
         return self.services.restart(service)
 
-    def prefect_start(self) -> list[ServiceStatus]:
-        return self.start("prefect")
-
-    def prefect_stop(self) -> bool:
-        return self.stop("prefect")
-
-    def prefect_restart(self) -> list[ServiceStatus]:
-        return self.restart("prefect")
-
-    def prefect_logs(self, lines: int = 50) -> str:
-        return self.logs("prefect", lines)
-
-    def db_start(self) -> list[ServiceStatus]:
-        return self.start("db")
-
-    def db_stop(self) -> bool:
-        return self.stop("db")
-
     def db_init(self) -> list[str]:
         """Create the collections and indexes of every Beanie document datamodel."""
         from pulpo.runtime.database import create_collections
@@ -365,24 +347,6 @@ class CLI:
         graph = self.analyze().graph
         documents = [spec.cls for spec in graph.models.values() if spec.is_document]
         return create_collections(documents)
-
-    def worker_start(self) -> list[ServiceStatus]:
-        return self.start("worker")
-
-    def worker_stop(self) -> bool:
-        return self.stop("worker")
-
-    def worker_restart(self) -> list[ServiceStatus]:
-        return self.restart("worker")
-
-    def api_start(self) -> list[ServiceStatus]:
-        return self.start("api")
-
-    def api_stop(self) -> bool:
-        return self.stop("api")
-
-    def api_restart(self) -> list[ServiceStatus]:
-        return self.restart("api")
 
     def api_key(self) -> list[str]:
         """The keys the API accepts; creates the project's key if there is none yet."""
@@ -544,6 +508,7 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
     """Import the generated module of ``target`` (and so Prefect) and return the flow."""
     import importlib
 
+    from pulpo.fingerprint import forget_imported
     from pulpo.runtime.environment import configure_prefect
 
     root = str(project.root)
@@ -557,5 +522,6 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
         from pulpo.runtime.forkserver import start_forkserver
 
         start_forkserver(module)  # its imports overlap ours
+    forget_imported(project)  # a second run in this process imports edited code
     generated = importlib.import_module(module)
     return getattr(generated, target.name)
