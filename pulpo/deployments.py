@@ -7,12 +7,14 @@ import contextlib
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pulpo.errors import RunError, ServiceError
-from pulpo.orchestration.compiler import Orchestration
 from pulpo.project import Project
 from pulpo.services.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the API imports this module at run time: no compiler there
+    from pulpo.orchestration.compiler import Orchestration
 
 DEPLOYMENT = "pulpo"
 

@@ -350,7 +350,7 @@ class CLI:
 
     def api_key(self) -> list[str]:
         """The keys the API accepts; creates the project's key if there is none yet."""
-        from pulpo.api.keys import ensure_api_key, load_keys
+        from pulpo.api_keys import ensure_api_key, load_keys
 
         self._ensure_data_dir()
         return list(load_keys(ensure_api_key(self.project)))
@@ -361,7 +361,7 @@ class CLI:
         A running API whose code the build changed is stopped, so that starting it
         serves the new routes (and registers the new deployments).
         """
-        from pulpo.api.keys import ensure_api_key
+        from pulpo.api_keys import ensure_api_key
 
         result = self.build()
         ensure_api_key(self.project)

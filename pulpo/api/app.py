@@ -19,8 +19,8 @@ from pulpo.api.auth import api_key_guard
 from pulpo.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from pulpo.api.jobs import JobService
 from pulpo.api.jobs import router as jobs_router
-from pulpo.api.keys import load_keys
 from pulpo.api.limits import BodySizeLimit
+from pulpo.api_keys import load_keys
 from pulpo.runtime.database import database_url
 
 MAX_BODY_BYTES = 1024 * 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from pulpo.api.keys import KEY_FILE_VARIABLE, key_file
+from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
 from pulpo.project import Project
 from pulpo.services.health import http_ok, mongo_ping, worker_online
 from pulpo.services.settings import ServiceSettings
