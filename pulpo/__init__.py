@@ -11,6 +11,7 @@ from pulpo.errors import (
     ProjectError,
     PulpoError,
     RunError,
+    ServiceError,
 )
 from pulpo.interface import CLI
 
@@ -22,6 +23,7 @@ __all__ = [
     "ProjectError",
     "PulpoError",
     "RunError",
+    "ServiceError",
     "datamodel",
     "operation",
 ]

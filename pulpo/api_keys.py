@@ -7,19 +7,16 @@ import secrets
 from pathlib import Path
 
 from pulpo.project import Project
+from pulpo.settings import variable
 
-KEYS_VARIABLE = "PULPO_API_KEYS"
-KEY_FILE_VARIABLE = "PULPO_API_KEY_FILE"
+KEY_FILE_VARIABLE = variable("api_key_file")
 
 
 def key_file(project: Project) -> Path:
-    return project.data_dir / "secrets" / "api_key"
-
-
-def configured_keys() -> tuple[str, ...]:
-    """Keys given as ``PULPO_API_KEYS`` (comma-separated), if any."""
-    raw = os.environ.get(KEYS_VARIABLE, "")
-    return tuple(key.strip() for key in raw.split(",") if key.strip())
+    """Where ``pulpo up`` keeps the project's key: ``api_key_file``, else the data
+    directory's ``secrets/api_key``."""
+    configured = project.settings.api_key_file
+    return Path(configured) if configured else project.data_dir / "secrets" / "api_key"
 
 
 def ensure_api_key(project: Project) -> Path | None:
@@ -28,7 +25,7 @@ def ensure_api_key(project: Project) -> Path | None:
     The key is 32 random bytes, URL-safe, in a file only its owner can read.
     Returns the file, or None when ``PULPO_API_KEYS`` is set.
     """
-    if configured_keys():
+    if project.settings.api_keys:
         return None
     path = key_file(project)
     if path.is_file() and path.read_text().strip():
@@ -42,16 +39,11 @@ def ensure_api_key(project: Project) -> Path | None:
     return path
 
 
-def load_keys(path: Path | None = None) -> tuple[str, ...]:
+def load_keys(project: Project) -> tuple[str, ...]:
     """The keys the API accepts: ``PULPO_API_KEYS``, else the lines of the key file."""
-    keys = configured_keys()
-    if keys:
-        return keys
-    file = path or (
-        Path(os.environ[KEY_FILE_VARIABLE])
-        if os.environ.get(KEY_FILE_VARIABLE)
-        else None
-    )
-    if file is None or not file.is_file():
+    if project.settings.api_keys:
+        return project.settings.api_keys
+    file = key_file(project)
+    if not file.is_file():
         return ()
     return tuple(line.strip() for line in file.read_text().splitlines() if line.strip())

@@ -153,7 +153,8 @@ def operation(
             raise DefinitionError(
                 f"operation {name!r}: map_over names parameter {mapping[0]!r}, which "
                 f"{function.__qualname__} does not have; name the parameter that "
-                f"receives one item"
+                f"receives one item",
+                operation=name,
             )
         parameters = _try_resolve(function)
         if parameters is not None:
@@ -265,20 +266,23 @@ def _normalize_map_over(
         or max_concurrency < 1
     ):
         raise DefinitionError(
-            f"operation {name!r}: max_concurrency must be a whole number >= 1 or None"
+            f"operation {name!r}: max_concurrency must be a whole number >= 1 or None",
+            operation=name,
         )
     if map_over is None:
         if max_concurrency is not None:
             raise DefinitionError(
                 f"operation {name!r}: max_concurrency limits a fan-out; add map_over="
-                f'{{"item": "Model.field"}} or remove it'
+                f'{{"item": "Model.field"}} or remove it',
+                operation=name,
             )
         return None
     example = '{"posting": "CleanedJobs.postings"}'
     if not isinstance(map_over, Mapping) or len(map_over) != 1:
         raise DefinitionError(
             f"operation {name!r}: map_over takes one parameter and the datamodel list "
-            f"field it maps over, e.g. map_over={example}"
+            f"field it maps over, e.g. map_over={example}",
+            operation=name,
         )
     ((parameter, source),) = map_over.items()
     model, dot, field = (
@@ -292,7 +296,8 @@ def _normalize_map_over(
     ):
         raise DefinitionError(
             f"operation {name!r}: invalid map_over {dict(map_over)!r}; write "
-            f"{{parameter: 'Datamodel.field'}}, e.g. map_over={example}"
+            f"{{parameter: 'Datamodel.field'}}, e.g. map_over={example}",
+            operation=name,
         )
     return parameter, model, field
 
@@ -336,7 +341,9 @@ def _check_policy(
     if timeout is not None and timeout <= 0:
         problems.append("timeout must be > 0 seconds or None")
     if problems:
-        raise DefinitionError(f"operation {name!r}: {'; '.join(problems)}")
+        raise DefinitionError(
+            f"operation {name!r}: {'; '.join(problems)}", operation=name
+        )
 
 
 def _normalize_inputs(
@@ -347,7 +354,9 @@ def _normalize_inputs(
     items = [inputs] if isinstance(inputs, type | str) else list(inputs)
     refs = tuple(_check_model_ref(name, "inputs", item) for item in items)
     if len(set(refs)) != len(refs):
-        raise DefinitionError(f"operation {name!r}: inputs lists a datamodel twice")
+        raise DefinitionError(
+            f"operation {name!r}: inputs lists a datamodel twice", operation=name
+        )
     return refs
 
 
@@ -362,7 +371,8 @@ def _check_model_ref(name: str, field: str, ref: object) -> ModelRef:
         return ref
     raise DefinitionError(
         f"operation {name!r}: {field} must be @datamodel classes or their names, "
-        f"got {ref!r}"
+        f"got {ref!r}",
+        operation=name,
     )
 
 
@@ -382,7 +392,8 @@ def _check_not_redefined(name: str, function: Any) -> None:
         raise DefinitionError(
             f"operation {name!r}: function {function.__qualname__} in "
             f"{function.__module__} is already operation {earlier.name!r}; this second "
-            f"def would replace it, so give one of the two functions another name"
+            f"def would replace it, so give one of the two functions another name",
+            operation=name,
         )
 
 
@@ -395,25 +406,30 @@ def _check_function(name: str, function: Any) -> None:
         )
         raise DefinitionError(
             f"operation {name!r} must decorate a function (def or async def), not "
-            f"{what}"
+            f"{what}",
+            operation=name,
         )
     if inspect.isgeneratorfunction(function) or inspect.isasyncgenfunction(function):
         raise DefinitionError(
-            f"operation {name!r}: generators are not supported; return a datamodel"
+            f"operation {name!r}: generators are not supported; return a datamodel",
+            operation=name,
         )
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise DefinitionError(
                 f"operation {name!r}: *args and **kwargs cannot be wired; declare each "
-                f"parameter by name"
+                f"parameter by name",
+                operation=name,
             )
         if parameter.kind is parameter.POSITIONAL_ONLY:
             raise DefinitionError(
                 f"operation {name!r}: parameter {parameter.name!r} is positional-only; "
-                f"pulpo passes arguments by name"
+                f"pulpo passes arguments by name",
+                operation=name,
             )
         if parameter.name in RESERVED_PARAMETERS:
             raise DefinitionError(
                 f"operation {name!r}: parameter name {parameter.name!r} is reserved by "
-                f"Prefect; rename it"
+                f"Prefect; rename it",
+                operation=name,
             )

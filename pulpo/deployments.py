@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pulpo.errors import RunError, ServiceError
 from pulpo.project import Project
-from pulpo.services.settings import ServiceSettings
+from pulpo.settings import Settings
 
 if TYPE_CHECKING:  # the API imports this module at run time: no compiler there
     from pulpo.orchestration.compiler import Orchestration
@@ -21,7 +21,7 @@ DEPLOYMENT = "pulpo"
 
 def deploy(
     project: Project,
-    settings: ServiceSettings,
+    settings: Settings,
     orchestration: Orchestration,
     flows: Sequence[str],
 ) -> list[str]:

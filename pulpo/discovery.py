@@ -123,5 +123,6 @@ def _check_importable(op: OperationSpec) -> None:
     if module is None or getattr(module, function.__qualname__, None) is not function:
         raise DefinitionError(
             f"operation {op.name!r}: {function.__qualname__} must be defined at module "
-            f"level so generated flows can import it"
+            f"level so generated flows can import it",
+            operation=op.name,
         )

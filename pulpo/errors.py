@@ -10,18 +10,63 @@ Hierarchy::
     ├── RunError          running a flow: unknown flow, bad parameters, failures
     └── ServiceError      starting, stopping or reaching a service
 
-Every message names the culprit and says how to fix it. Only the CLI turns these into
-an exit code; library code raises them.
+Every message names the culprit and says how to fix it; the same facts are fields
+(``flow``, ``operation``, ``candidates``, ``details``) for programs that handle the
+error. Only the CLI turns these into an exit code; library code raises them.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 
 class PulpoError(Exception):
-    """Root of every error pulpo raises for a user mistake."""
+    """Root of every error pulpo raises for a user mistake.
+
+    Attributes:
+        message: The sentence the CLI prints after ``error:``.
+        flow: The flow concerned, if any.
+        operation: The operation concerned (its dotted name), if any.
+        candidates: Known names the user may have meant (flows, services, producers).
+        details: Further facts by name, e.g. ``parameter``, ``model``, ``path``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        flow: str | None = None,
+        operation: str | None = None,
+        candidates: Iterable[str] = (),
+        **details: Any,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.flow = flow
+        self.operation = operation
+        self.candidates = tuple(candidates)
+        self.details = details
+
+    def fields(self) -> dict[str, Any]:
+        """The structured facts that are set, by name."""
+        found = {
+            "flow": self.flow,
+            "operation": self.operation,
+            "candidates": list(self.candidates) or None,
+            **self.details,
+        }
+        return {name: value for name, value in found.items() if value is not None}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keeps the fields across processes
+        return (_rebuild, (type(self), self.message, self.fields()))
+
+
+def _rebuild(cls: type[PulpoError], message: str, fields: dict[str, Any]) -> PulpoError:
+    error = cls.__new__(cls)
+    PulpoError.__init__(error, message, **fields)
+    return error
 
 
 class ProjectError(PulpoError):
@@ -31,19 +76,24 @@ class ProjectError(PulpoError):
     def no_project(cls, start: str) -> ProjectError:
         return cls(
             f"no pulpo project found in {start} or its parents: add a [tool.pulpo] "
-            'table with modules = ["your_package"] to pyproject.toml'
+            'table with modules = ["your_package"] to pyproject.toml',
+            path=start,
         )
 
     @classmethod
     def bad_config(cls, path: str, problem: str) -> ProjectError:
-        return cls(f"invalid [tool.pulpo] in {path}: {problem}")
+        return cls(f"invalid [tool.pulpo] in {path}: {problem}", path=path)
 
     @classmethod
     def import_failed(
         cls, module: str, location: str, error: BaseException
     ) -> ProjectError:
         kind = type(error).__name__
-        return cls(f"cannot import {module!r} ({location}): {kind}: {error}")
+        return cls(
+            f"cannot import {module!r} ({location}): {kind}: {error}",
+            module=module,
+            path=location,
+        )
 
 
 class DefinitionError(PulpoError):
@@ -57,9 +107,13 @@ class GraphError(PulpoError):
     def unknown_model(
         cls, operation: str, model: str, known: Iterable[str]
     ) -> GraphError:
+        known = list(known)
         return cls(
             f"operation {operation!r} uses unknown datamodel {model!r}"
-            f"{did_you_mean(model, known)}; decorate the class with @datamodel"
+            f"{did_you_mean(model, known)}; decorate the class with @datamodel",
+            operation=operation,
+            candidates=known,
+            model=model,
         )
 
     @classmethod
@@ -71,7 +125,11 @@ class GraphError(PulpoError):
             f"operation {operation!r}: parameter {parameter!r} ({model}) has several "
             f"producers ({listed}) and none is singled out by a name segment "
             f"{parameter!r}; rename the parameter after one producer's segment or "
-            f"annotate it as list[{model}] to receive them all"
+            f"annotate it as list[{model}] to receive them all",
+            operation=operation,
+            candidates=candidates,
+            parameter=parameter,
+            model=model,
         )
 
 
@@ -80,7 +138,7 @@ class CycleError(GraphError):
 
     @classmethod
     def from_path(cls, what: str, path: Sequence[str], hint: str) -> CycleError:
-        return cls(f"{what} form a cycle: {' → '.join(path)}; {hint}")
+        return cls(f"{what} form a cycle: {' → '.join(path)}; {hint}", cycle=list(path))
 
 
 class RunError(PulpoError):
@@ -89,14 +147,20 @@ class RunError(PulpoError):
     @classmethod
     def unknown_flow(cls, name: str, known: Sequence[str]) -> RunError:
         listed = ", ".join(known) or "none (is the project empty?)"
-        return cls(f"unknown flow {name!r}{did_you_mean(name, known)}; flows: {listed}")
+        return cls(
+            f"unknown flow {name!r}{did_you_mean(name, known)}; flows: {listed}",
+            flow=name,
+            candidates=known,
+        )
 
     @classmethod
     def needs_database(cls, name: str, needing: Sequence[str]) -> RunError:
         return cls(
             f"flow {name!r} uses Beanie documents (in {', '.join(needing)}) and no "
             f"database is configured; run `pulpo up` (or `pulpo db start`) or set "
-            f"MONGODB_URL"
+            f"MONGODB_URL",
+            flow=name,
+            operations=list(needing),
         )
 
 
@@ -107,7 +171,9 @@ class ServiceError(PulpoError):
     def unknown(cls, name: str, known: Sequence[str]) -> ServiceError:
         return cls(
             f"unknown service {name!r}{did_you_mean(name, known)}; services: "
-            f"{', '.join(known)}"
+            f"{', '.join(known)}",
+            candidates=known,
+            service=name,
         )
 
     @classmethod
@@ -118,7 +184,10 @@ class ServiceError(PulpoError):
         return cls(
             f"cannot start {service}: port {port} is already in use{held}; stop that "
             f"process or choose another port with PULPO_{service.upper()}_PORT (or "
-            f"{service}_port in [tool.pulpo])"
+            f"{service}_port in [tool.pulpo])",
+            service=service,
+            port=port,
+            holders=list(holders),
         )
 
 

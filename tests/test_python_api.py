@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import pickle
 import time
 
-from pulpo import CLI
+import pytest
+
+from pulpo import CLI, operation
+from pulpo.errors import (
+    DefinitionError,
+    GraphError,
+    ProjectError,
+    RunError,
+    ServiceError,
+)
+from pulpo.runtime.tasks import OperationFailed
 from tests.conftest import MakeProject
 
 OPS = """
@@ -52,3 +63,57 @@ def test_build_leaves_no_module_of_an_earlier_project_version_behind(
     CLI(root).build()
     assert sys.modules["app.ops"] is not first
     assert sys.modules["app.ops"].write.__defaults__ == ("y",)
+
+
+def test_user_mistakes_are_pulpo_errors_with_the_facts_as_fields(
+    make_project: MakeProject,
+) -> None:
+    """A program using pulpo can tell which flow, parameter or service was wrong."""
+    root = make_project(ops=OPS)
+    cli = CLI(root)
+    with pytest.raises(RunError) as unknown_flow:
+        cli.run("note_flow")
+    assert unknown_flow.value.flow == "note_flow"
+    assert unknown_flow.value.candidates == ("notes_flow",)
+    with pytest.raises(RunError) as bad_parameter:
+        cli.run("notes_flow", params=["txt=hello"])
+    assert bad_parameter.value.fields() == {
+        "flow": "notes_flow",
+        "candidates": ["text"],
+        "parameter": "txt",
+    }
+    with pytest.raises(ServiceError) as unknown_service:
+        cli.logs("wroker")
+    assert unknown_service.value.details["service"] == "wroker"
+    assert "worker" in unknown_service.value.candidates
+    (root / "pyproject.toml").write_text(
+        "[tool.pulpo]\nmodules = ['app.ops']\nhost = 1\n"
+    )
+    with pytest.raises(ProjectError) as bad_config:
+        CLI(root).build()
+    assert bad_config.value.details["path"] == str(root / "pyproject.toml")
+
+
+def test_an_operation_error_keeps_its_fields_across_processes() -> None:
+    """The processes task runner pickles errors raised in its worker processes."""
+    failed = OperationFailed("notes.write", ValueError("empty note"))
+    copy = pickle.loads(pickle.dumps(failed))
+    assert isinstance(copy, OperationFailed)
+    assert copy.operation == "notes.write"
+    assert str(copy) == str(failed)
+    ambiguous = GraphError.ambiguous_input("jobs.merge", "raw", "Raw", ["a.x", "b.x"])
+    assert pickle.loads(pickle.dumps(ambiguous)).fields() == {
+        "operation": "jobs.merge",
+        "candidates": ["a.x", "b.x"],
+        "parameter": "raw",
+        "model": "Raw",
+    }
+
+
+def test_a_misused_decorator_names_the_operation() -> None:
+    with pytest.raises(DefinitionError) as raised:
+
+        @operation(name="notes.fan", max_concurrency=0)
+        def fan() -> None: ...
+
+    assert raised.value.operation == "notes.fan"

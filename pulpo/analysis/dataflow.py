@@ -224,7 +224,8 @@ def _bind(
             raise GraphError(
                 f"operation {operation!r} maps over {parameter.model}.{parameter.field}"
                 f" but no operation outputs {parameter.model}; add one, or map over "
-                f"a datamodel that an operation outputs"
+                f"a datamodel that an operation outputs",
+                operation=operation,
             )
         return Binding(parameter)
     if parameter.many:
@@ -240,7 +241,8 @@ def _bind(
         raise GraphError(
             f"operation {operation!r}: parameter {parameter.name!r} takes one "
             f"{parameter.model}, but {chosen[0]!r} fans out and outputs a list of "
-            f"them; annotate it list[{parameter.model}]"
+            f"them; annotate it list[{parameter.model}]",
+            operation=operation,
         )
     return Binding(parameter, (chosen[0],))
 

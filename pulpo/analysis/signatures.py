@@ -125,20 +125,23 @@ def _mapped_parameter(
     if field not in fields:
         raise DefinitionError(
             f"operation {spec.name!r}: map_over {model}.{field}: {model} has no field "
-            f"{field!r}{did_you_mean(field, fields)}; its fields: {', '.join(fields)}"
+            f"{field!r}{did_you_mean(field, fields)}; its fields: {', '.join(fields)}",
+            operation=spec.name,
         )
     declared = fields[field].annotation
     items = typing.get_args(declared) if typing.get_origin(declared) is list else ()
     if len(items) != 1:
         raise DefinitionError(
             f"operation {spec.name!r}: map_over {model}.{field} is not a list (it is "
-            f"{_show(declared)}); map over a field annotated list[...]"
+            f"{_show(declared)}); map over a field annotated list[...]",
+            operation=spec.name,
         )
     if annotation is not Any and annotation != items[0]:
         raise DefinitionError(
             f"operation {spec.name!r}: parameter {name!r} is annotated "
             f"{_show(annotation)} but {model}.{field} holds {_show(items[0])}; annotate "
-            f"it {_show(items[0])}"
+            f"it {_show(items[0])}",
+            operation=spec.name,
         )
     return ParameterInfo(name, items[0], default, model, field=field)
 
@@ -155,7 +158,8 @@ def _resolve_now(spec: OperationSpec) -> tuple[tuple[str, Any, Any], ...]:
         raise DefinitionError(
             f"operation {spec.name!r}: cannot resolve the annotations of "
             f"{spec.function.__qualname__}: {error}; import the names they use at "
-            f"module level"
+            f"module level",
+            operation=spec.name,
         ) from None
     return resolved
 
@@ -187,5 +191,6 @@ def check_return_annotation(spec: OperationSpec, model: str, cls: type) -> None:
     raise GraphError(
         f"operation {spec.name!r}: outputs={model} but {spec.function.__qualname__} "
         f"is annotated to return {shown}; make the annotation `-> {cls.__name__}` "
-        f"or change outputs="
+        f"or change outputs=",
+        operation=spec.name,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +20,7 @@ from pulpo.api.jobs import JobService
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
 from pulpo.api_keys import load_keys
+from pulpo.project import Project
 from pulpo.runtime.database import database_url
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -49,12 +49,14 @@ def create_app(
 ) -> FastAPI:
     """The API of ``project``: generated routers plus jobs, graph and health routes.
 
-    Configuration comes from the environment the ``api`` service sets:
-    ``MONGODB_URL``/``PULPO_DATABASE``, ``PREFECT_API_URL``, ``PULPO_WORK_POOL``,
-    ``PULPO_API_KEYS`` or ``PULPO_API_KEY_FILE``, ``PULPO_CORS_ORIGINS``.
+    Settings are the project's (``[tool.pulpo]`` under the environment the ``api``
+    service hands down: database, work pool, API keys, CORS origins), and Prefect's
+    ``PREFECT_API_URL``.
     """
-    keys = load_keys()
-    jobs = JobService(flows or {}, root, os.environ.get("PULPO_WORK_POOL", "pulpo"))
+    this_project = Project.find(root)
+    settings = this_project.settings
+    keys = load_keys(this_project)
+    jobs = JobService(flows or {}, root, settings.work_pool)
     graph_file = root / "run_cache" / "orchestration" / "graph.json"
 
     @asynccontextmanager
@@ -81,15 +83,10 @@ def create_app(
     app.state.mongo = None
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    origins = [
-        o.strip()
-        for o in os.environ.get("PULPO_CORS_ORIGINS", "").split(",")
-        if o.strip()
-    ]
-    if origins:
+    if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=origins,
+            allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )

@@ -425,7 +425,8 @@ def _check_names(operations: tuple[str, ...], namespaces: tuple[str, ...]) -> No
         inner = next(op for op in operations if is_within(op, name))
         raise GraphError(
             f"operation {name!r} has the same name as the namespace of {inner!r}; "
-            f"rename the operation (e.g. {name + '.run'!r}) or the namespace"
+            f"rename the operation (e.g. {name + '.run'!r}) or the namespace",
+            operation=name,
         )
     seen: dict[str, str] = {}
     for scope in sorted([*namespaces, *(op for op in operations if "." not in op)]):

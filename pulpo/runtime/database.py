@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from collections.abc import Sequence
 from typing import Any
 
 from pulpo.errors import RunError
+from pulpo.settings import Settings
 
 _READY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str] = (
     weakref.WeakKeyDictionary()
@@ -16,11 +16,11 @@ _READY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, str] = (
 
 
 def database_url() -> tuple[str, str] | None:
-    """``(MONGODB_URL, database name)`` from the environment, if configured."""
-    url = os.environ.get("MONGODB_URL")
-    if not url:
+    """``(MONGODB_URL, database name)`` this process was handed, if any."""
+    settings = Settings.from_environment()
+    if settings.mongodb_url is None:
         return None
-    return url, os.environ.get("PULPO_DATABASE") or "pulpo"
+    return settings.mongodb_url, settings.database
 
 
 async def init_documents(documents: Sequence[type[Any]], required: bool = True) -> None:

@@ -34,8 +34,8 @@ def configure_prefect(
 
     Args:
         project_root: The project directory.
-        data_dir: The project's data directory; default ``PULPO_DATA_DIR`` or
-            ``.pulpo``, relative to the project.
+        data_dir: The project's data directory (``Project.data_dir``); default
+            ``.pulpo`` in the project.
         task_logs: ``"warning"`` drops Prefect's INFO lines per task run ("Finished in
             state Completed()"), which cost a noticeable share of each task's CPU time;
             ``"info"`` keeps Prefect's default. A level the user exported wins.
@@ -45,7 +45,7 @@ def configure_prefect(
     if task_logs != "info":
         os.environ.setdefault(TASK_RUNS_LEVEL, task_logs.upper())
     if not user_configured_prefect():
-        data = data_dir or project_root / (os.environ.get("PULPO_DATA_DIR") or DATA_DIR)
+        data = data_dir or project_root / DATA_DIR
         home = data / "prefect"
         home.mkdir(parents=True, exist_ok=True)
         os.environ["PREFECT_HOME"] = str(home)

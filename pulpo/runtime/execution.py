@@ -55,10 +55,15 @@ def run_flow(
     except FlowRunTimeoutError:
         raise RunError(
             f"flow {flow.name!r} did not finish within --timeout {timeout:g} s "
-            f"(synchronous operations may still be running until this process ends)"
+            f"(synchronous operations may still be running until this process ends)",
+            flow=flow.name,
         ) from None
     except Exception as error:
-        raise RunError(f"flow {flow.name!r} failed: {error}") from error
+        raise RunError(
+            f"flow {flow.name!r} failed: {error}",
+            flow=flow.name,
+            operation=getattr(error, "operation", None),
+        ) from error
 
 
 def _flush_prefect_events() -> None:

@@ -36,7 +36,10 @@ def validate_output(operation: str, model: type[ModelT], value: Any) -> ModelT:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise OutputValidationError(
             f"operation {operation!r} returned data that does not fit "
-            f"{model.__name__}: field {field!r}: {first['msg']}{more}"
+            f"{model.__name__}: field {field!r}: {first['msg']}{more}",
+            operation=operation,
+            model=model.__name__,
+            field=field,
         ) from None
 
 

@@ -79,7 +79,10 @@ def bind(
             listed = ", ".join(by_name) or "none"
             raise RunError(
                 f"flow {flow!r} has no parameter {name!r}"
-                f"{did_you_mean(name, by_name)}; its parameters: {listed}"
+                f"{did_you_mean(name, by_name)}; its parameters: {listed}",
+                flow=flow,
+                candidates=by_name,
+                parameter=name,
             )
     for slot in slots:
         if slot.required and slot.name not in raw:
@@ -88,7 +91,10 @@ def bind(
             )
             raise RunError(
                 f"flow {flow!r} needs parameter {slot.name!r}{users}; pass "
-                f"--param {slot.name}=VALUE"
+                f"--param {slot.name}=VALUE",
+                flow=flow,
+                parameter=slot.name,
+                operations=list(slot.operations),
             )
     values = {}
     for name, text in raw.items():
@@ -98,7 +104,11 @@ def bind(
         except ValidationError as error:
             problem = error.errors()[0]["msg"]
             raise RunError(
-                f"invalid value {text!r} for parameter {name!r} of flow {flow!r}: {problem}"
+                f"invalid value {text!r} for parameter {name!r} of flow {flow!r}: "
+                f"{problem}",
+                flow=flow,
+                parameter=name,
+                value=text,
             ) from None
     return values
 

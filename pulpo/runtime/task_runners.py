@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from typing import Any
 
 from pulpo.errors import RunError
+from pulpo.settings import Settings
 
 DASK_ADDRESS = "PULPO_DASK_ADDRESS"
 _LOCK = threading.Lock()
@@ -58,7 +58,7 @@ def dask_cluster() -> Any:
         def __enter__(self) -> Any:
             if _inside_dask_worker():  # a task's own context: Prefect's default
                 return super().__enter__()
-            address = os.environ.get(DASK_ADDRESS)
+            address = Settings.from_environment().dask_address
             if address:
                 self.address = address
             elif self._cluster is None and self.address is None:

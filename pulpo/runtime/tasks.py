@@ -33,9 +33,10 @@ class OperationFailed(RunError):
     """An operation raised (or timed out); ``operation`` names it, ``error`` is why."""
 
     def __init__(self, operation: str, error: BaseException) -> None:
-        self.operation = operation
+        super().__init__(
+            f"operation {operation!r} failed: {_describe(error)}", operation=operation
+        )
         self.error = error
-        super().__init__(f"operation {operation!r} failed: {_describe(error)}")
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.operation, self.error))

@@ -12,7 +12,7 @@ from pathlib import Path
 from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
 from pulpo.project import Project
 from pulpo.services.health import http_ok, mongo_ping, worker_online
-from pulpo.services.settings import ServiceSettings
+from pulpo.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ServiceDefinition:
 
 
 def project_services(
-    project: Project, settings: ServiceSettings
+    project: Project, settings: Settings
 ) -> dict[str, ServiceDefinition]:
     """The services of ``project`` in start order: db, prefect, worker, api."""
     run_cache = project.run_cache
@@ -115,7 +115,7 @@ def project_services(
                 "PREFECT_WORKER_PREFETCH_SECONDS": "2",
                 # The server calls a worker offline after three missed heartbeats.
                 "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
-                **database_environment(settings),
+                **handed_down(settings),
             },
         ),
         ServiceDefinition(
@@ -140,10 +140,8 @@ def project_services(
             env={
                 **prefect_env,
                 "PREFECT_API_URL": settings.prefect_api_url,
-                **database_environment(settings),
-                "PULPO_WORK_POOL": settings.work_pool,
+                **handed_down(settings),
                 KEY_FILE_VARIABLE: str(key_file(project)),
-                "PULPO_CORS_ORIGINS": ",".join(settings.cors_origins),
                 # Prefect's logging setup governs uvicorn's loggers in this process.
                 "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
                 # Prefect's SQLite server answers 500 "database is locked" under load.
@@ -155,11 +153,9 @@ def project_services(
     return {service.name: service for service in services}
 
 
-def prefect_environment(project: Project, settings: ServiceSettings) -> dict[str, str]:
+def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:
     """Prefect settings shared by the server, the worker and pulpo's own runs."""
-    dask = project.config.get("dask_address")
     return {
-        **({"PULPO_DASK_ADDRESS": str(dask)} if dask else {}),
         "PREFECT_HOME": str(project.data_dir / "prefect"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         # Flow results are stored as files so that whoever started a run can read them.
@@ -168,12 +164,19 @@ def prefect_environment(project: Project, settings: ServiceSettings) -> dict[str
     }
 
 
-def database_environment(settings: ServiceSettings) -> dict[str, str]:
-    """What generated flows read to initialise Beanie."""
-    return {"MONGODB_URL": settings.db_url, "PULPO_DATABASE": settings.database}
+def with_database(settings: Settings) -> Settings:
+    """``settings`` for runs while the project's database serves: flows use it unless
+    ``MONGODB_URL`` names another one."""
+    return settings.model_copy(update={"mongodb_url": settings.db_url})
 
 
-def _server_database(settings: ServiceSettings) -> dict[str, str]:
+def handed_down(settings: Settings) -> dict[str, str]:
+    """The environment of a service process: the project's settings, database included
+    (read back there with ``Settings.from_environment``)."""
+    return with_database(settings).environment()
+
+
+def _server_database(settings: Settings) -> dict[str, str]:
     if settings.prefect_database_url:
         return {"PREFECT_API_DATABASE_CONNECTION_URL": settings.prefect_database_url}
     return {}

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from pulpo.project import Project
 from pulpo.services import processes
-from pulpo.services.definitions import database_environment, prefect_environment
+from pulpo.services.definitions import prefect_environment, with_database
 from pulpo.services.manager import ServiceManager
+from pulpo.settings import Settings
 
 
-def use_running_services(project: Project) -> bool:
-    """Point this process at the project's Prefect server and database when they run.
+@dataclass(frozen=True)
+class RunServices:
+    """What a run of this process uses: the project's Prefect server or not, and the
+    settings to hand to the run (``pulpo.settings.exported``), database included."""
 
-    Must run before Prefect is imported. Returns True when a server is used. Settings
-    the user exported (``PREFECT_API_URL``, ``MONGODB_URL``) are left alone.
+    uses_server: bool
+    settings: Settings
+
+
+def use_running_services(project: Project) -> RunServices:
+    """Point this process at the project's Prefect server when it runs, and its runs at
+    the project's database when that runs.
+
+    Must run before Prefect is imported. A Prefect API the user exported
+    (``PREFECT_API_URL``) and a configured ``mongodb_url`` are left alone.
     """
     manager = ServiceManager(project)
     uses_server = False
     if not os.environ.get("PREFECT_API_URL") and _alive(manager, "prefect"):
         use_project_prefect(manager)
         uses_server = True
-    if not os.environ.get("MONGODB_URL") and _alive(manager, "db"):
-        os.environ.update(database_environment(manager.settings))
-    elif os.environ.get("MONGODB_URL"):
-        os.environ.setdefault("PULPO_DATABASE", manager.settings.database)
-    return uses_server
+    settings = project.settings
+    if settings.mongodb_url is None and _alive(manager, "db"):
+        settings = with_database(settings)
+    return RunServices(uses_server, settings)
 
 
 def use_project_prefect(manager: ServiceManager) -> None:

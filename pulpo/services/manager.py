@@ -15,7 +15,7 @@ from pulpo.project import Project
 from pulpo.services import processes
 from pulpo.services.definitions import ServiceDefinition, project_services
 from pulpo.services.local import LocalProcessBackend, ProcessState
-from pulpo.services.settings import ServiceSettings
+from pulpo.settings import Settings
 
 # How long a service that is already running may take to answer (e.g. still starting).
 RUNNING_ANSWER_SECONDS = 15.0
@@ -62,11 +62,11 @@ class ServiceManager:
     def __init__(
         self,
         project: Project,
-        settings: ServiceSettings | None = None,
+        settings: Settings | None = None,
         backend: Backend | None = None,
     ) -> None:
         self.project = project
-        self.settings = settings or ServiceSettings.load(project)
+        self.settings = settings or project.settings
         self.services = project_services(project, self.settings)
         self.backend: Backend = backend or LocalProcessBackend(
             project.root, project.run_cache

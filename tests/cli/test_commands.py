@@ -36,6 +36,37 @@ def test_build_generates_a_module_per_namespace_and_the_graph(
     assert (root / "run_cache" / ".gitignore").read_text() == "*\n"
 
 
+def test_concurrent_builds_all_succeed_and_leave_one_build(
+    make_project: MakeProject,
+) -> None:
+    """Two terminals, or a watcher and a user, building at once."""
+    root = make_project(ops=GOOD)
+    for _ in range(3):
+        builds = [
+            subprocess.Popen(
+                [PULPO, "build"],
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outcomes = [(b.wait(120), b.stderr.read() if b.stderr else "") for b in builds]
+        for build in builds:
+            for stream in (build.stdout, build.stderr):
+                if stream is not None:
+                    stream.close()
+        assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    run_cache = root / "run_cache"
+    assert (run_cache / "orchestration").is_symlink()
+    assert (run_cache / "orchestration" / "scraping_flow.py").is_file()
+    leftovers = [p.name for p in run_cache.iterdir() if ".new-" in p.name]
+    assert leftovers == []
+    assert run_pulpo("clean", cwd=root).returncode == 0
+    assert [p.name for p in run_cache.iterdir() if p.name.startswith(".orch")] == []
+
+
 def test_compile_and_build_write_the_same_code(make_project: MakeProject) -> None:
     root = make_project(ops=GOOD)
     assert run_pulpo("compile", cwd=root).returncode == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import filecmp
+import os
 import shutil
 import subprocess
 import sys
@@ -33,10 +34,15 @@ def built_copy(source: Path, destination: Path) -> Path:
 
 def files_under(folder: Path) -> list[str]:
     """Generated files (not the build's fingerprint: it holds mtimes)."""
+    found = []
+    # run_cache/orchestration is a link to the current build's directory.
+    for directory, subdirectories, names in os.walk(folder, followlinks=True):
+        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+        found += [Path(directory, name).relative_to(folder) for name in names]
     return sorted(
-        str(p.relative_to(folder))
-        for p in folder.rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts and p.name not in NOT_GENERATED
+        str(p)
+        for p in found
+        if "__pycache__" not in p.parts and p.name not in NOT_GENERATED
     )
 
 

@@ -1,0 +1,361 @@
+"""Every setting of a pulpo project in one model: ``[tool.pulpo]`` keys with
+``PULPO_*`` environment overrides (``MONGODB_URL`` for the database).
+
+The command that starts work reads the settings once (``Settings.load``) and hands
+them to the processes it starts as environment variables (``Settings.environment``);
+a process started that way reads the same values back with
+``Settings.from_environment``. Nothing else in pulpo reads ``PULPO_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from pulpo.errors import ProjectError, did_you_mean
+
+# Chosen away from the usual development ports (27017, 4200, 5432, 8000, 8080, 3000).
+DEFAULT_DB_PORT = 47017
+DEFAULT_PREFECT_PORT = 47200
+DEFAULT_API_PORT = 47800
+DATA_DIR = ".pulpo"
+
+TaskRunner = Literal["threads", "processes", "dask"]
+TaskLogs = Literal["info", "warning"]
+Port = Annotated[int, Field(ge=1024, le=65535)]
+# Read from the environment only: secrets do not belong in a committed pyproject.toml.
+ENVIRONMENT_ONLY = ("api_keys", "api_key_file")
+
+EXPECTED = {
+    "modules": 'a non-empty list of module names, e.g. modules = ["myproject.operations"]',
+    "host": "a host name or address",
+    "db_port": "a port number from 1024 to 65535",
+    "prefect_port": "a port number from 1024 to 65535",
+    "api_port": "a port number from 1024 to 65535",
+    "database": "a database name",
+    "work_pool": "a work pool name",
+    "mongodb_url": 'a MongoDB URL such as "mongodb://db.example:27017"',
+    "prefect_database_url": "a SQLAlchemy URL",
+    "cors_origins": 'a list of origins such as ["http://localhost:5173"]',
+    "task_runner": "one of 'threads', 'processes', 'dask'",
+    "dask_address": 'a scheduler address such as "tcp://127.0.0.1:8786"',
+    "flows": "one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
+    "local_server": "true or false",
+    "task_logs": "one of 'info', 'warning'",
+    "data_dir": "a directory, relative to the project",
+    "api_keys": "comma-separated keys",
+    "api_key_file": "a file path",
+}
+
+
+class Explained(ValueError):
+    """A validation problem whose message is the whole sentence to show."""
+
+
+class FlowSettings(BaseModel):
+    """``[tool.pulpo.flows.<flow>]``: settings of one flow."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_runner: TaskRunner | None = None
+
+
+class Settings(BaseSettings):
+    """Everything a project configures, validated once.
+
+    ``local_server``: a run that finds no Prefect server starts the project's own
+    (else it runs on Prefect's temporary one). ``task_logs``: the lowest level of
+    Prefect's per-task log lines in runs. ``database`` and ``work_pool`` default to
+    names derived from the project (``Settings.load``).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="PULPO_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    modules: Annotated[tuple[str, ...], NoDecode] = ()
+    host: str = "127.0.0.1"
+    db_port: Port = DEFAULT_DB_PORT
+    prefect_port: Port = DEFAULT_PREFECT_PORT
+    api_port: Port = DEFAULT_API_PORT
+    database: str = "pulpo"
+    work_pool: str = "pulpo"
+    mongodb_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("MONGODB_URL", "mongodb_url")
+    )
+    prefect_database_url: str | None = None
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    task_runner: TaskRunner = "threads"
+    dask_address: str | None = None
+    flows: dict[str, FlowSettings] = {}
+    local_server: bool = True
+    task_logs: TaskLogs = "info"
+    data_dir: str = DATA_DIR
+    api_keys: Annotated[tuple[str, ...], NoDecode] = ()
+    api_key_file: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The environment wins over the file, which comes in as init arguments.
+        return env_settings, init_settings
+
+    @field_validator("modules")
+    @classmethod
+    def _module_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        modules = tuple(module.strip() for module in value if module.strip())
+        if not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
+            raise ValueError("not module names")
+        return modules
+
+    @field_validator(
+        "mongodb_url", "prefect_database_url", "dask_address", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("dask_address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and "://" not in value:
+            raise ValueError("not a scheduler address")
+        return value
+
+    @field_validator("modules", "cors_origins", "api_keys", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return value.split(",") if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins = tuple(item.strip().rstrip("/") for item in value if item.strip())
+        for origin in origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise Explained(
+                    f"cors_origins entry {origin!r} is not an origin; write it as "
+                    f"scheme://host[:port], e.g. http://localhost:5173"
+                )
+        return origins
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(key.strip() for key in value if key.strip())
+
+    @classmethod
+    def load(
+        cls, table: Mapping[str, Any], *, project_name: str, config_file: Path
+    ) -> Settings:
+        """Validate ``[tool.pulpo]`` of a project, with the environment on top.
+
+        Raises:
+            ProjectError: an unknown key, or a value of the wrong kind, naming the key
+                and where to set it.
+        """
+        known = [name for name in cls.model_fields if name not in ENVIRONMENT_ONLY]
+        for key in table:
+            if key in ENVIRONMENT_ONLY:
+                raise ProjectError.bad_config(
+                    str(config_file),
+                    f"{key} is read from {variable(key)} only: keep secrets out of "
+                    f"pyproject.toml",
+                )
+            if key not in known:
+                raise ProjectError.bad_config(
+                    str(config_file),
+                    f"unknown key {key!r}{did_you_mean(key, known)}; known keys: "
+                    f"{', '.join(known)}",
+                )
+        if "modules" not in table:
+            raise ProjectError.bad_config(
+                str(config_file), f"modules must be {EXPECTED['modules']}"
+            )
+        defaults = {"database": project_name, "work_pool": f"pulpo-{project_name}"}
+        try:
+            settings = cls(**{**defaults, **table})
+        except SettingsError as error:
+            raise ProjectError.bad_config(
+                str(config_file), _unreadable(error)
+            ) from None
+        except ValidationError as error:
+            raise ProjectError.bad_config(str(config_file), _problem(error)) from None
+        if not settings.modules:
+            raise ProjectError.bad_config(
+                str(config_file), f"modules must be {EXPECTED['modules']}"
+            )
+        return settings
+
+    @classmethod
+    def from_environment(cls) -> Settings:
+        """The settings a parent process handed down (see ``environment``).
+
+        Raises:
+            ProjectError: a ``PULPO_*`` variable holds a value of the wrong kind.
+        """
+        try:
+            return cls()
+        except SettingsError as error:
+            raise ProjectError(
+                f"invalid pulpo environment: {_unreadable(error)}"
+            ) from None
+        except ValidationError as error:
+            raise ProjectError(
+                f"invalid pulpo environment: {_problem(error)}"
+            ) from None
+
+    def environment(self) -> dict[str, str]:
+        """These settings as the variables ``from_environment`` reads back."""
+        values: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in ENVIRONMENT_ONLY:
+                continue  # secrets are handed down only where they are needed
+            if isinstance(value, tuple):
+                text = ",".join(value)
+            elif isinstance(value, dict):
+                text = _json({k: v.model_dump() for k, v in value.items()})
+            elif isinstance(value, bool):
+                text = "1" if value else "0"
+            else:
+                text = "" if value is None else str(value)
+            values[variable(name)] = text
+        return values
+
+    def task_runner_of(self, flow: str) -> TaskRunner:
+        """The task runner of ``flow``: its own table's, else the project's."""
+        own = self.flows.get(flow)
+        if own is not None and own.task_runner is not None:
+            return own.task_runner
+        return self.task_runner
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.host}:{self.prefect_port}/api"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def embedded_db_url(self) -> str:
+        return f"mongodb://{self.host}:{self.db_port}"
+
+    @property
+    def db_url(self) -> str:
+        """The database flows use: ``MONGODB_URL`` when given, else the embedded one."""
+        return self.mongodb_url or self.embedded_db_url
+
+
+def variable(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    return "MONGODB_URL" if name == "mongodb_url" else f"PULPO_{name.upper()}"
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
+
+
+def _problem(error: ValidationError) -> str:
+    """One sentence for the first problem: the key, what it must be, where to set it."""
+    first = error.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    name = location[0]
+    name = name.lower()
+    if name == "flows" and len(location) >= 2:
+        return _flow_problem(location, first)
+    if isinstance(first.get("ctx", {}).get("error"), Explained):
+        return str(first["ctx"]["error"])
+    got = first.get("input")
+    where = f"set it in [tool.pulpo] or with {variable(name)}"
+    if name == "local_server":
+        where += "=1 or 0"
+    if name in ENVIRONMENT_ONLY:
+        where = f"set {variable(name)}"
+    expected = EXPECTED.get(name, "valid")
+    mistyped = did_you_mean(str(got), _choices(name)) if isinstance(got, str) else ""
+    return f"{name} must be {expected} (got {got!r}){mistyped}; {where}"
+
+
+def _unreadable(error: SettingsError) -> str:
+    """A variable pydantic-settings could not decode (JSON for tables)."""
+    found = re.search(r'field "(\w+)"', str(error))
+    if found is None:
+        return str(error)
+    name = found.group(1)
+    return f"{variable(name)} must be {EXPECTED.get(name, 'valid')}, written as JSON"
+
+
+def _flow_problem(location: list[str], first: Any) -> str:
+    flow = location[1]
+    if len(location) == 2:
+        return f"flows must hold {EXPECTED['flows']} (got {first.get('input')!r})"
+    key = location[2]
+    if first["type"] == "extra_forbidden":
+        known = list(FlowSettings.model_fields)
+        return (
+            f"unknown key {key!r} in [tool.pulpo.flows.{flow}]"
+            f"{did_you_mean(key, known)}; known keys: {', '.join(known)}"
+        )
+    got = first.get("input")
+    mistyped = did_you_mean(str(got), _choices(key)) if isinstance(got, str) else ""
+    return (
+        f"[tool.pulpo.flows.{flow}] {key} must be {EXPECTED.get(key, 'valid')} "
+        f"(got {got!r}){mistyped}"
+    )
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    field = {"task_runner": TaskRunner, "task_logs": TaskLogs}.get(name)
+    return get_args(field) if field is not None else ()
+
+
+def export(settings: Settings) -> None:
+    """Hand ``settings`` to this process's later reads and to every child it starts."""
+    os.environ.update(settings.environment())
+
+
+@contextmanager
+def exported(settings: Settings) -> Iterator[None]:
+    """``export`` for the duration of a run; the environment is restored afterwards,
+    so that a later ``Settings.load`` in this process reads the user's values again."""
+    variables = settings.environment()
+    previous = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
