@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from multiprocessing import forkserver
 
@@ -35,9 +36,27 @@ def start_forkserver(module: str | None = None) -> None:
             return
         extra = [module] if module and module != "__main__" else []
         multiprocessing.set_forkserver_preload([*PRELOAD, *extra])
+        _start_quiet_resource_tracker()
         os.environ[INSIDE_FORKSERVER] = "1"
         try:
             forkserver.ensure_running()
         finally:
             del os.environ[INSIDE_FORKSERVER]
         _started = True
+
+
+def _start_quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker without its shutdown warning.
+
+    Workers stopped in the middle of a task (timeout, Ctrl-C) cannot unregister the
+    queues' semaphores they share; the tracker then removes them at exit, as it
+    should, and warns about "leaked semaphore objects" after the command's last line.
+    """
+    from multiprocessing import resource_tracker
+
+    quiet = "ignore:resource_tracker:UserWarning"
+    sys.warnoptions.append(quiet)
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions.remove(quiet)

@@ -17,7 +17,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 # Imported only through pulpo.runtime.process_pool(), when a flow module loads.
@@ -52,6 +52,7 @@ class _SharedPool:
             initargs=(self.queue, None, ()),
         )
         atexit.register(self.close)
+        threading.excepthook = _quiet_interrupts
 
     @property
     def broken(self) -> bool:
@@ -59,7 +60,28 @@ class _SharedPool:
         return bool(getattr(self.executor, "_broken", False))
 
     def close(self) -> None:
+        """Stop the workers now, busy or not: a task still blocking in one (its
+        timeout fired, or Ctrl-C ended the run) must not keep the command alive."""
+        workers = list((getattr(self.executor, "_processes", None) or {}).values())
+        for worker in workers:  # started by this pool, so ours to stop
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            worker.join(5)
+        # The executor sees its workers gone and releases its queues.
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _quiet_interrupts(args: threading.ExceptHookArgs) -> None:
+    """Ctrl-C reaches the workers too; Prefect's callback then re-raises their
+    ``KeyboardInterrupt`` in the pool's manager thread. The flow run reports it; a
+    second traceback from that thread says nothing new."""
+    if isinstance(args.exc_value, KeyboardInterrupt):
+        return
+    _DEFAULT_HOOK(args)
+
+
+_DEFAULT_HOOK = threading.excepthook
 
 
 def _shared_pool(runner: ProcessPoolTaskRunner, max_workers: int) -> _SharedPool:
@@ -70,6 +92,13 @@ def _shared_pool(runner: ProcessPoolTaskRunner, max_workers: int) -> _SharedPool
                 pool.close()
             pool = _POOLS[max_workers] = _SharedPool(runner, max_workers)
         return pool
+
+
+def _close_pool(max_workers: int) -> None:
+    with _LOCK:
+        pool = _POOLS.pop(max_workers, None)
+    if pool is not None:
+        pool.close()
 
 
 def _temporary_server_api() -> str | None:
@@ -118,12 +147,16 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         if self._resolver_executor is not None:
             self._resolver_executor.shutdown(cancel_futures=True, wait=True)
             self._resolver_executor = None
-        # As Prefect's runner does at the end of a run: drop what has not started,
-        # wait for what has. The pool itself stays up for the next flow run, so it
-        # is hidden from Prefect's cleanup, which would shut it down.
+        # Drop what has not started. A generated flow awaits every task it submits,
+        # so a task still running here was abandoned: the run timed out, was
+        # interrupted or failed. Its result will never be read, and a blocking call
+        # must not hold the command or the worker's flow-run process, so the pool's
+        # workers are stopped (the next run starts new ones). The pool otherwise
+        # stays up for the next flow run, hidden from Prefect's cleanup.
         for future in self._submitted:
             future.cancel()
-        wait(self._submitted)
+        if not all(future.done() for future in self._submitted):
+            _close_pool(self._max_workers)
         self._submitted.clear()
         self._executor = None
         self._subprocess_message_queue = None

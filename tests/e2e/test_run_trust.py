@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import PULPO, Result, run_pulpo
@@ -96,38 +97,93 @@ def test_timeout_bounds_a_local_run_and_must_be_positive(
     ]
 
 
-def test_ctrl_c_during_a_blocking_sync_operation_ends_the_command(
-    trouble: Path, server_env: dict[str, str], tmp_path: Path
-) -> None:
-    mark = tmp_path / "started"
+def start_blocking_run(
+    trouble: Path, env: dict[str, str], flow: str, mark: Path, *extra: str
+) -> tuple[subprocess.Popen[str], int]:
+    """Start ``flow`` in its own session; return it once the operation runs, and the
+    pid of the process the operation runs in."""
     process = subprocess.Popen(
-        [PULPO, "prefect", "run", "idle_flow", "-p", "seconds=120"]
-        + ["-p", f"started={mark}"],
+        [PULPO, "prefect", "run", flow, "-p", "seconds=120", "-p", f"started={mark}"]
+        + list(extra),
         cwd=trouble,
-        env={**os.environ, "NO_COLOR": "1", **server_env},
+        env={**os.environ, "NO_COLOR": "1", **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
+    deadline = time.monotonic() + 120
+    while not (mark.exists() and mark.read_text()):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(
+                f"the operation never started: {process.communicate()}"
+            )
+        time.sleep(0.2)
+    return process, int(mark.read_text())
+
+
+def finish(process: subprocess.Popen[str], within: float) -> tuple[str, str, float]:
+    started = time.monotonic()
     try:
-        deadline = time.monotonic() + 120
-        while not mark.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the operation never started"
-            time.sleep(0.2)
-        process.send_signal(signal.SIGINT)
-        started = time.monotonic()
-        stdout, stderr = process.communicate(timeout=60)
-        elapsed = time.monotonic() - started
+        stdout, stderr = process.communicate(timeout=within + 40)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+    return stdout, stderr, time.monotonic() - started
+
+
+def gone_soon(pid: int) -> bool:
+    """The operation's process ended (a worker must not stay occupied)."""
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie":
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+@pytest.mark.parametrize(
+    "flow", ["idle_flow", "busy_flow"], ids=["threads", "processes"]
+)
+@pytest.mark.parametrize("target", ["command", "terminal"])
+def test_ctrl_c_during_a_blocking_sync_operation_ends_the_command(
+    trouble: Path, server_env: dict[str, str], tmp_path: Path, flow: str, target: str
+) -> None:
+    """``terminal``: Ctrl-C reaches every process of the foreground group."""
+    process, operation_pid = start_blocking_run(
+        trouble, server_env, flow, tmp_path / "started"
+    )
+    if target == "terminal":
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGINT)
+    stdout, stderr, elapsed = finish(process, within=20)
     assert elapsed < 20, f"Ctrl-C took {elapsed:.0f} s to end the command"
     assert process.returncode == 130, stderr[-2000:]
     assert stdout == ""
     assert "interrupted; the run is marked crashed" in stderr, stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-3000:]
+    assert gone_soon(operation_pid), "the operation's worker process is still running"
+    assert stderr.rstrip().splitlines()[-1].startswith("interrupted"), stderr[-500:]
+
+
+def test_a_timeout_stops_the_worker_process_of_a_blocking_operation(
+    trouble: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    process, worker = start_blocking_run(
+        trouble, server_env, "busy_flow", tmp_path / "started", "--timeout", "3"
+    )
+    stdout, stderr, elapsed = finish(process, within=20)
+    assert elapsed < 20, f"the run went on {elapsed:.0f} s after it started"
+    assert process.returncode == 1
+    assert error_lines(stderr) == [
+        "error: flow 'busy_flow' did not finish within --timeout 3 s (synchronous "
+        "operations may still be running until this process ends)"
+    ]
+    assert stderr.rstrip().splitlines()[-1].startswith("error: "), stderr[-500:]
+    assert gone_soon(worker), "the worker process still runs the operation"
 
 
 def test_a_failing_operation_shows_its_traceback_once_and_ends_with_one_line(
