@@ -317,9 +317,12 @@ class CLI:
     def up(self) -> list[ServiceStatus]:
         """Build, then start every service in dependency order, each healthy in turn.
 
-        The API serves what the build generated, with the key ``pulpo api key`` prints.
+        The API serves what the build generated, with the key ``pulpo api key`` prints;
+        every flow is deployed to the worker's pool before the API starts.
         """
-        self._prepare_api()
+        orchestration = self._prepare_api()
+        self.services.start("worker")
+        self._deploy_all(orchestration)
         return self.services.up()
 
     def down(self) -> list[str]:
@@ -334,7 +337,7 @@ class CLI:
 
     def start(self, service: str) -> list[ServiceStatus]:
         if service == "api":
-            self._prepare_api()
+            self._deploy_all(self._prepare_api())
         return self.services.start(service)
 
     def stop(self, service: str) -> bool:
@@ -342,7 +345,7 @@ class CLI:
 
     def restart(self, service: str) -> list[ServiceStatus]:
         if service == "api":
-            self._prepare_api()
+            self._deploy_all(self._prepare_api())
         return self.services.restart(service)
 
     def db_init(self) -> list[str]:
@@ -366,11 +369,26 @@ class CLI:
         ensure_api_key(self.project)
         return list(load_keys(self.project))
 
-    def _prepare_api(self) -> None:
+    def _deploy_all(self, orchestration: Orchestration) -> None:
+        """Register every flow's deployment on the project's Prefect server (started
+        first if needed), as the API looks them up when it starts."""
+        from pulpo.deployments import deploy
+        from pulpo.services.environment import use_project_prefect
+
+        self.services.start("prefect")
+        use_project_prefect(self.services)
+        deploy(
+            self.project,
+            self.services.settings,
+            orchestration,
+            list(orchestration.flows),
+        )
+
+    def _prepare_api(self) -> Orchestration:
         """Generate the API from the current code and make sure it has a key.
 
         A running API whose code the build changed is stopped, so that starting it
-        serves the new routes (and registers the new deployments).
+        serves the new routes and looks up the new deployments.
         """
         from pulpo.api_keys import ensure_api_key
 
@@ -383,6 +401,7 @@ class CLI:
         service = self.services.service("api")
         if changed and self.services.backend.state(service).running:
             self.services.stop("api")
+        return result.orchestration
 
     def _built_flows(self) -> tuple[dict[str, BuiltFlow], tuple[str, ...]]:
         """The generated flows and those using documents; rebuilt first if stale."""

@@ -9,12 +9,12 @@ import here: this runs in ``pulpo build``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pulpo.api.runs import pascal_case
 from pulpo.errors import GraphError
+from pulpo.naming import kebab_plural, snake_case
 from pulpo.orchestration.codegen import ORCHESTRATION_PACKAGE
 from pulpo.orchestration.compiler import FlowDefinition, Orchestration
 from pulpo.orchestration.formatting import format_python
@@ -25,22 +25,6 @@ API_PACKAGE = "run_cache.api"
 API_PREFIX = "/api/v1"
 # The schema aliases each document module defines: <Model>Id, <Model>Create, ...
 SCHEMAS = ("Id", "Create", "Update", "Read", "Query", "Page")
-
-
-def kebab_plural(name: str) -> str:
-    """``JobRecord`` → ``job-records``: how a document's collection appears in URLs."""
-    words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|\b|\d|_)|[A-Z]?[a-z]+|[A-Z]+|\d+", name)
-    words = [w.lower() for w in words] or [name.lower()]
-    words[-1] = _plural(words[-1])
-    return "-".join(words)
-
-
-def _plural(word: str) -> str:
-    if word.endswith(("s", "x", "z", "ch", "sh")):
-        return f"{word}es"
-    if word.endswith("y") and len(word) > 1 and word[-2] not in "aeiou":
-        return f"{word[:-1]}ies"
-    return f"{word}s"
 
 
 class ModuleImports:
@@ -161,7 +145,7 @@ class ApiCodeGenerator:
         """``documents/<plural>.py``: the CRUD routes of one document (unformatted)."""
         plural = kebab_plural(name)
         many = plural.replace("-", "_")
-        one = identifier(re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower())
+        one = identifier(snake_case(name))
         schema = identifier(name)
         defined = {
             "store",

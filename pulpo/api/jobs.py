@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,9 +35,10 @@ from pulpo.api.runs import (
     WorkerStatus,
     run_view,
 )
-from pulpo.deployments import DEPLOYMENT, deploy_entrypoints, entrypoint
+from pulpo.deployments import DEPLOYMENT
 from pulpo.errors import did_you_mean
 
+logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
 RESULT_CACHE_SIZE = 256
 RECENT_FAILURES = 5
@@ -55,25 +57,40 @@ class JobService:
         self._results: OrderedDict[UUID, Any] = OrderedDict()
 
     async def start(self) -> None:
-        """Open the Prefect client and (re)deploy every flow from the generated code."""
+        """Open the Prefect client and look up the deployment of every flow.
+
+        ``pulpo up`` (and ``pulpo api start``) register them before the API starts;
+        a flow without one is left out, and its runs are refused with a 409 that
+        says how to deploy it.
+        """
         from prefect.client.orchestration import get_client
 
-        entrypoints = {
-            name: entrypoint(flow.fn.__module__.rsplit(".", 1)[-1], flow.fn.__name__)
-            for name, flow in self.flows.items()
-        }
-        if entrypoints:
-            await asyncio.to_thread(
-                deploy_entrypoints, self.root, self.work_pool, entrypoints
-            )
         self._client = get_client()
         await self._client.__aenter__()
         for name in self.flows:
+            if await self._look_up(name) is None:
+                logger.warning(
+                    "flow %s has no deployment %s/%s; run `pulpo prefect deploy %s`",
+                    name,
+                    name,
+                    DEPLOYMENT,
+                    name,
+                )
+
+    async def _look_up(self, flow: str) -> UUID | None:
+        """The id of ``flow``'s deployment on the server (remembered), or None."""
+        from prefect.exceptions import ObjectNotFound
+
+        try:
             deployment = await self._client.read_deployment_by_name(
-                f"{name}/{DEPLOYMENT}"
+                f"{flow}/{DEPLOYMENT}"
             )
-            self._deployments[name] = deployment.id
-            self._flow_names[deployment.flow_id] = name
+        except ObjectNotFound:
+            self._deployments.pop(flow, None)
+            return None
+        self._deployments[flow] = deployment.id
+        self._flow_names[deployment.flow_id] = flow
+        return UUID(str(deployment.id))
 
     async def close(self) -> None:
         """Close the Prefect client."""
@@ -209,9 +226,32 @@ class JobService:
         tags: list[str],
         retry_of: UUID | None,
     ) -> RunSubmitted:
-        flow_run = await self._client.create_flow_run_from_deployment(
-            self._deployments[flow], parameters=parameters, tags=tags
-        )
+        import httpx
+        from prefect.exceptions import ObjectNotFound
+
+        flow_run = None
+        for known in (self._deployments.get(flow), None):
+            # A deployment deleted or registered again since: look it up once more.
+            deployment = known or await self._look_up(flow)
+            if deployment is None:
+                break
+            try:
+                flow_run = await self._client.create_flow_run_from_deployment(
+                    deployment, parameters=parameters, tags=tags
+                )
+                break
+            except (ObjectNotFound, httpx.HTTPStatusError) as error:
+                if isinstance(error, httpx.HTTPStatusError) and (
+                    error.response.status_code != 404
+                ):
+                    raise
+                self._deployments.pop(flow, None)
+        if flow_run is None:
+            raise ApiError(
+                409,
+                f"flow {flow!r} has no deployment on the Prefect server; run `pulpo "
+                f"prefect deploy {flow}` (or `pulpo up`), then retry",
+            )
         return RunSubmitted(
             run_id=flow_run.id, flow=flow, status="pending", retry_of=retry_of
         )
@@ -254,15 +294,17 @@ class JobService:
         )
         from prefect.client.schemas.objects import StateType
 
-        if flow is not None and flow not in self._deployments:
+        if flow is not None and flow not in self.flows:
             raise ApiError(
                 404,
-                f"unknown flow {flow!r}{did_you_mean(flow, self._deployments)}; flows: "
-                f"{', '.join(self._deployments)}",
+                f"unknown flow {flow!r}{did_you_mean(flow, self.flows)}; flows: "
+                f"{', '.join(self.flows)}",
             )
-        deployments = (
-            [self._deployments[flow]] if flow else list(self._deployments.values())
-        )
+        deployments = [
+            deployment
+            for name, deployment in self._deployments.items()
+            if flow is None or name == flow
+        ]
         filters: dict[str, Any] = {
             "deployment_filter": DeploymentFilter(
                 id=DeploymentFilterId(any_=deployments)

@@ -7,6 +7,7 @@ Python builds small, sorted views (names, types, argument expressions); the temp
 from __future__ import annotations
 
 import keyword
+import sys
 import textwrap
 import typing
 from collections.abc import Callable, Iterable
@@ -561,12 +562,14 @@ def flows_needing_database(orchestration: Orchestration) -> dict[str, list[str]]
 
 
 def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
-    """True when ``function``'s code names one of ``classes``.
+    """True when ``function``'s code reaches one of ``classes``.
 
-    Follows module attributes (``models.JobRecord``) and the helper functions of the
-    same package that it calls, so that a flow sets up the database for operations
-    that query Beanie documents without exchanging them.
+    Follows module attributes (``models.JobRecord``), imports inside the function, and
+    the functions and classes of the same package that it uses (helpers, static
+    methods), so that a flow sets up the database for operations that query Beanie
+    documents without exchanging them.
     """
+    targets = {id(cls) for cls in classes}  # identity: globals may be unhashable
     package = getattr(function, "__module__", "").split(".")[0]
     seen: set[int] = set()
     pending: list[Any] = [function]
@@ -575,31 +578,52 @@ def references_any(function: Callable[..., Any], classes: list[type]) -> bool:
         if id(current) in seen:
             continue
         seen.add(id(current))
+        if isinstance(current, type):
+            pending.extend(_functions_of(current))
+            continue
         namespace = getattr(current, "__globals__", {})
-        codes = [getattr(current, "__code__", None)]
-        while codes:
-            code = codes.pop()
-            if code is None:
-                continue
+        for code in _code_objects(getattr(current, "__code__", None)):
             names = code.co_names
             for name in names:
-                value = namespace.get(name)
-                # Identity, not hashing: module globals may be dicts, arrays, frames.
-                if any(value is cls for cls in classes):
+                value = namespace.get(name, sys.modules.get(name))
+                if id(value) in targets:
                     return True
-                if isinstance(value, ModuleType) and any(
-                    getattr(value, other, None) is cls
-                    for other in names
-                    for cls in classes
-                ):
-                    return True
-                if (
-                    isinstance(value, FunctionType)
-                    and value.__module__.split(".")[0] == package
-                ):
+                if isinstance(value, ModuleType):
+                    attributes = [getattr(value, other, None) for other in names]
+                    if any(id(attribute) in targets for attribute in attributes):
+                        return True
+                    pending.extend(a for a in attributes if _of_package(a, package))
+                elif _of_package(value, package):
                     pending.append(value)
-            codes.extend(c for c in code.co_consts if isinstance(c, CodeType))
     return False
+
+
+def _code_objects(code: CodeType | None) -> list[CodeType]:
+    """``code`` and the code of the functions, lambdas and comprehensions in it."""
+    found, pending = [], [code] if code is not None else []
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        pending.extend(c for c in current.co_consts if isinstance(c, CodeType))
+    return found
+
+
+def _of_package(value: object, package: str) -> bool:
+    """A function or class defined in the user's ``package``."""
+    if not isinstance(value, FunctionType | type):
+        return False
+    return str(getattr(value, "__module__", "")).split(".")[0] == package
+
+
+def _functions_of(cls: type) -> list[Any]:
+    """The functions a class defines itself (methods, static and class methods)."""
+    functions = []
+    for attribute in vars(cls).values():
+        if isinstance(attribute, staticmethod | classmethod):
+            attribute = attribute.__func__
+        if isinstance(attribute, FunctionType):
+            functions.append(attribute)
+    return functions
 
 
 def _return_annotation(function: Callable[..., Any]) -> Any:

@@ -9,7 +9,6 @@ flow parameter, and then its producers are skipped. No flow runs another flow.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from pulpo.analysis.dataflow import DataFlowGraph
 from pulpo.analysis.hierarchy import HierarchyParser, flow_name, is_within
 from pulpo.analysis.signatures import EMPTY
 from pulpo.errors import GraphError, ProjectError, did_you_mean
+from pulpo.naming import snake_case
 
 TaskRunnerName = Literal["threads", "processes", "dask"]
 TASK_RUNNERS: tuple[str, ...] = get_args(TaskRunnerName)
@@ -387,12 +387,6 @@ class OrchestrationCompiler:
             annotation = (list[model] if node.mapped else model) | None
             optional.append(FlowParameter(name, annotation, None, (), producer))
         return (*plain, *optional)
-
-
-def snake_case(name: str) -> str:
-    """``CleanedJobs`` → ``cleaned_jobs``, ``HTTPLog`` → ``http_log``."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return words.lower()
 
 
 def _common_namespace(operations: list[str]) -> str | None:

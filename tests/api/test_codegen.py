@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pulpo.api.codegen import kebab_plural
+from pulpo.naming import kebab_plural, snake_case
 from tests.cli.test_errors import assert_user_error
 from tests.conftest import MakeProject, run_pulpo
 
@@ -19,11 +19,24 @@ from tests.conftest import MakeProject, run_pulpo
         ("Day", "days"),
         ("HTTPLog", "http-logs"),
         ("Box", "boxes"),
-        ("OAuth2Token", "o-auth-2-tokens"),
+        ("OAuth2Token", "o-auth2-tokens"),
+        ("RawJobs", "raw-jobs"),
+        ("Status", "statuses"),
+        ("S3Object", "s3-objects"),
     ],
 )
 def test_documents_are_served_at_kebab_case_plurals(name: str, url: str) -> None:
     assert kebab_plural(name) == url
+
+
+@pytest.mark.parametrize(
+    ("name", "function"),
+    [("HTTPLog", "http_log"), ("JobRecord", "job_record"), ("S3Object", "s3_object")],
+)
+def test_url_and_python_names_split_words_alike(name: str, function: str) -> None:
+    """``/http-logs`` is served by ``create_http_log``, not ``create_h_t_t_p_log``."""
+    assert snake_case(name) == function
+    assert kebab_plural(name).replace("-", "_").startswith(function)
 
 
 def test_two_documents_at_one_url_fail_the_build(make_project: MakeProject) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, run_pulpo
+from tests.conftest import PULPO, REPO, run_pulpo
 from tests.e2e.conftest import Stack, project_processes
 
 pytestmark = pytest.mark.e2e
@@ -284,6 +284,25 @@ def test_example_flow_runs_to_completed_with_its_result(api: Api) -> None:
     assert run_id in [r["run_id"] for r in listed["items"]]
 
 
+def test_a_flow_whose_deployment_is_gone_is_refused_until_deployed_again(
+    api: Api,
+) -> None:
+    """The API looks deployments up; `pulpo up` and `pulpo prefect deploy` make them."""
+    prefect = f"http://127.0.0.1:{api.stack.prefect_port}/api"
+    found = httpx.get(f"{prefect}/deployments/name/explode_flow/pulpo", timeout=30)
+    assert found.status_code == 200, found.text
+    deleted = httpx.delete(f"{prefect}/deployments/{found.json()['id']}", timeout=30)
+    assert deleted.status_code == 204, deleted.text
+    refused = api.client.post(
+        "/api/v1/flows/explode_flow/runs", json={"parameters": {}}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "pulpo prefect deploy explode_flow" in refused.json()["error"]
+    deployed = api.stack.pulpo("prefect", "deploy", "explode_flow")
+    assert deployed.returncode == 0, deployed.stderr[-2000:]
+    assert api.submit("explode_flow")  # found again without restarting the API
+
+
 def test_a_failing_run_ends_failed_and_can_be_retried(api: Api) -> None:
     run_id = api.submit("explode_flow")
     failed = api.run_until_final(run_id)
@@ -472,6 +491,41 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error_or_undocumented_answer
     assert submissions.returncode == 0, submissions.stdout[-6000:]
     assert generated_cases(submissions.stdout) > 20
     assert api.stack.status()["api"]["state"] == "running"
+
+
+def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
+    api: Api,
+) -> None:
+    """`pulpo prefect run --deployment` waits on the server; `pulpo down` stops it."""
+    waiting = subprocess.Popen(
+        [PULPO, "prefect", "run", "nap_flow", "--deployment", "-p", "seconds=120"],
+        cwd=api.stack.root,
+        env={**os.environ, "NO_COLOR": "1", **api.stack.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not any(
+            run["flow"] == "nap_flow" and run["status"] == "processing"
+            for run in api.client.get("/api/v1/runs").json()["items"]
+        ):
+            assert waiting.poll() is None, waiting.communicate()
+            assert time.monotonic() < deadline, "the deployment run never started"
+            time.sleep(1)
+        assert api.stack.pulpo("down").returncode == 0
+        stdout, stderr = waiting.communicate(timeout=120)
+    finally:
+        if waiting.poll() is None:
+            waiting.kill()
+            waiting.wait()
+    assert waiting.returncode == 1, stderr[-2000:]
+    assert stdout == ""
+    errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Prefect server" in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert len(stderr.splitlines()) < 20, stderr
 
 
 def test_down_stops_the_api(api: Api) -> None:

@@ -199,3 +199,12 @@ def test_a_failing_operation_shows_its_traceback_once_and_ends_with_one_line(
         "error: flow 'broken_flow' failed: operation 'broken.explode' failed: "
         "ValueError: exploded: x"
     ), result.stderr[-2000:]
+
+
+def test_a_flow_without_documents_runs_while_the_configured_database_is_down(
+    trouble: Path, server_env: dict[str, str]
+) -> None:
+    down = {**server_env, "MONGODB_URL": "mongodb://127.0.0.1:9"}  # nothing listens
+    result = run(trouble, down, "chatty_flow", "text=hi")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["chatty.speak"]["text"] == "hi"
