@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -40,6 +41,13 @@ def run_pulpo(
         timeout=timeout,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a CLI that a test Ctrl-Cs: a terminal's Ctrl-C works even
+    when the test runner was started in the background (``nohup``, ``&``), which
+    makes children inherit an ignored SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 MakeProject = Callable[..., Path]

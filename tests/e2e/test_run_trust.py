@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import PULPO, Result, run_pulpo
+from tests.conftest import PULPO, Result, interruptible, run_pulpo
 from tests.e2e.conftest import copy_of_fixture
 
 pytestmark = pytest.mark.e2e
@@ -111,6 +111,7 @@ def start_blocking_run(
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not (mark.exists() and mark.read_text()):

@@ -16,7 +16,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.cli.test_errors import assert_user_error
-from tests.conftest import run_pulpo
+from tests.conftest import interruptible, run_pulpo
 from tests.e2e.conftest import Stack, free_port, project_processes
 
 pytestmark = pytest.mark.e2e
@@ -232,6 +232,7 @@ def test_per_service_verbs(stack: Stack) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=interruptible,
     )
     time.sleep(3)
     follow.send_signal(signal.SIGINT)
