@@ -172,3 +172,18 @@ def test_api_port_and_cors_origins_are_checked(make_project: MakeProject) -> Non
         "status", cwd=root, env={**NO_SERVICES, "PULPO_CORS_ORIGINS": "localhost:5173"}
     )
     assert_user_error(result, "cors_origins entry 'localhost:5173'", "http://")
+
+
+@pytest.mark.parametrize("record", ["{not json", '{"pid": "x"}', "[1, 2]", ""])
+def test_a_malformed_service_record_reads_as_stopped(
+    make_project: MakeProject, record: str
+) -> None:
+    root = make_project(ops=GOOD)
+    services = root / "run_cache" / "services"
+    services.mkdir(parents=True)
+    (services / "db.json").write_text(record)
+    result = run_pulpo("status", "--json", cwd=root, env=NO_SERVICES)
+    assert result.returncode == 3, result.stderr  # every service stopped
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)[0]["state"] == "stopped"
+    assert run_pulpo("down", cwd=root, env=NO_SERVICES).returncode == 0
