@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 from pulpo.project import Project
+from pulpo.secrets import ensure_secret
 from pulpo.settings import variable
 
 KEY_FILE_VARIABLE = variable("api_key_file")
@@ -28,14 +27,7 @@ def ensure_api_key(project: Project) -> Path | None:
     if project.settings.api_keys:
         return None
     path = key_file(project)
-    if path.is_file() and path.read_text().strip():
-        return path
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_urlsafe(32) + "\n")
-    os.replace(temporary, path)
+    ensure_secret(path)
     return path
 
 

@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -48,7 +49,9 @@ ENVIRONMENT_ONLY = ("api_keys", "api_key_file")
 
 EXPECTED = {
     "modules": 'a non-empty list of module names, e.g. modules = ["myproject.operations"]',
-    "host": "a host name or address",
+    "host": "a loopback address (127.0.0.1, ::1 or localhost)",
+    "api_host": "a host name or address to serve the API on",
+    "auth": "'key' (every /api/v1 request needs an API key) or 'none'",
     "db_port": "a port number from 1024 to 65535",
     "prefect_port": "a port number from 1024 to 65535",
     "api_port": "a port number from 1024 to 65535",
@@ -95,6 +98,8 @@ class Settings(BaseSettings):
 
     modules: Annotated[tuple[str, ...], NoDecode] = ()
     host: str = "127.0.0.1"
+    api_host: str = "127.0.0.1"
+    auth: Literal["key", "none"] = "key"
     db_port: Port = DEFAULT_DB_PORT
     prefect_port: Port = DEFAULT_PREFECT_PORT
     api_port: Port = DEFAULT_API_PORT
@@ -133,6 +138,26 @@ class Settings(BaseSettings):
         if not all(all(p.isidentifier() for p in m.split(".")) for m in modules):
             raise ValueError("not module names")
         return modules
+
+    @model_validator(mode="after")
+    def _open_only_on_loopback(self) -> Settings:
+        if self.auth == "none" and not _is_loopback(self.api_host):
+            raise Explained(
+                f"auth = 'none' would let anyone who reaches {self.api_host} use the "
+                f"API; it is allowed only with api_host on loopback"
+            )
+        return self
+
+    @field_validator("host")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        if not _is_loopback(value):
+            raise Explained(
+                f"host {value!r} would let anyone who reaches it write to the database "
+                f"and run code through Prefect; keep host on loopback (127.0.0.1) and "
+                f"set api_host (PULPO_API_HOST) to serve the API elsewhere"
+            )
+        return value
 
     @field_validator(
         "mongodb_url", "prefect_database_url", "dask_address", mode="before"
@@ -262,7 +287,9 @@ class Settings(BaseSettings):
 
     @property
     def api_url(self) -> str:
-        return f"http://{self.host}:{self.api_port}"
+        """Where this machine reaches the API (loopback when it listens everywhere)."""
+        host = self.host if self.api_host in ("0.0.0.0", "::", "") else self.api_host
+        return f"http://{host}:{self.api_port}"
 
     @property
     def embedded_db_url(self) -> str:
@@ -272,6 +299,17 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database flows use: ``MONGODB_URL`` when given, else the embedded one."""
         return self.mongodb_url or self.embedded_db_url
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def variable(name: str) -> str:
@@ -288,13 +326,13 @@ def _json(value: object) -> str:
 def _problem(error: ValidationError) -> str:
     """One sentence for the first problem: the key, what it must be, where to set it."""
     first = error.errors()[0]
+    if isinstance(first.get("ctx", {}).get("error"), Explained):
+        return str(first["ctx"]["error"])
     location = [str(part) for part in first["loc"]]
     name = location[0]
     name = name.lower()
     if name == "flows" and len(location) >= 2:
         return _flow_problem(location, first)
-    if isinstance(first.get("ctx", {}).get("error"), Explained):
-        return str(first["ctx"]["error"])
     got = first.get("input")
     where = f"set it in [tool.pulpo] or with {variable(name)}"
     if name == "local_server":

@@ -91,6 +91,12 @@ def test_an_empty_port_in_the_environment_is_an_error_naming_it(
         ("api_keys = 'secret'\n", "api_keys is read from PULPO_API_KEYS only"),
         ("cors_origins = ['example.com']\n", "entry 'example.com' is not an origin"),
         ("dask_address = 'localhost'\n", "dask_address must be a scheduler address"),
+        ("host = '0.0.0.0'\n", "keep host on loopback (127.0.0.1) and set api_host"),
+        (
+            "api_host = '0.0.0.0'\nauth = 'none'\n",
+            "auth = 'none' would let anyone who reaches 0.0.0.0 use the API",
+        ),
+        ("auth = 'off'\n", "auth must be 'key' (every /api/v1 request needs"),
     ],
 )
 def test_mistakes_in_the_file_name_the_key_and_the_fix(
@@ -160,3 +166,17 @@ def test_only_the_settings_module_reads_pulpo_variables() -> None:
         if match in names
     ]
     assert offenders == []
+
+
+def test_the_api_may_listen_elsewhere_while_db_and_prefect_stay_on_loopback(
+    tmp_path: Path,
+) -> None:
+    configured = project(tmp_path, "api_host = '0.0.0.0'\n")
+    services = project_services(configured, configured.settings)
+    assert services["api"].command[services["api"].command.index("--host") + 1] == (
+        "0.0.0.0"
+    )
+    for name in ("db", "prefect"):
+        command = services[name].command
+        assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert configured.settings.api_url == "http://127.0.0.1:47800"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +24,7 @@ from pulpo.api_keys import load_keys
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
 
+logger = logging.getLogger("pulpo.api")
 MAX_BODY_BYTES = 1024 * 1024
 CHECK_TIMEOUT = 3.0
 
@@ -91,7 +93,18 @@ def create_app(
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
 
-    guarded = [Depends(api_key_guard(keys))]
+    open_access = settings.auth == "none"
+    if open_access:
+        logger.warning(
+            "auth = 'none': every /api/v1 route is open to anyone on %s",
+            settings.api_host,
+        )
+    elif not keys:
+        logger.error(
+            "no API key configured: every /api/v1 request is refused; run `pulpo api "
+            "key` or set PULPO_API_KEYS"
+        )
+    guarded = [Depends(api_key_guard(keys, open_access))]
     for router in [*routers, jobs_router]:
         app.include_router(router, dependencies=guarded)
 

@@ -15,17 +15,29 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API k
 _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token.")
 
 
-def api_key_guard(keys: Sequence[str]) -> Callable[..., Awaitable[None]]:
-    """A dependency: 401 without a key, 403 with a wrong one; open when no keys."""
+def api_key_guard(
+    keys: Sequence[str], open_access: bool = False
+) -> Callable[..., Awaitable[None]]:
+    """A dependency: 401 without a key, 403 with a wrong one.
+
+    With no keys it fails closed (503 saying how to configure one), unless
+    ``open_access`` (``auth = "none"``, allowed on loopback only) lets everyone in.
+    """
     accepted = [key.encode() for key in keys]
 
     async def require_api_key(
         header: Annotated[str | None, Security(_header)],
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> None:
-        if not accepted:
+        if open_access:
             return
-        supplied = header or (bearer.credentials if bearer else None)
+        if not accepted:
+            raise ApiError(
+                503,
+                "the API has no key configured, so it refuses every request: run "
+                "`pulpo api key` (or `pulpo up`) to create one, or set PULPO_API_KEYS",
+            )
+        supplied = (header or "").strip() or (bearer.credentials if bearer else None)
         if not supplied:
             raise ApiError(
                 401,

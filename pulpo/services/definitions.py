@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
 from pulpo.project import Project
+from pulpo.secrets import prefect_auth_string
 from pulpo.services.health import http_ok, mongo_ping, worker_online
 from pulpo.settings import Settings
 
@@ -31,6 +32,8 @@ class ServiceDefinition:
     depends_on: tuple[str, ...] = ()
     port: int | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    # Secrets for the environment, read (or created) only when the service starts.
+    secret_env: Callable[[], Mapping[str, str]] | None = None
     data_dir: Path | None = None
     external: str | None = None
     start_timeout: float = 120.0
@@ -91,6 +94,9 @@ def project_services(
             address=f"http://{settings.host}:{settings.prefect_port}",
             port=settings.prefect_port,
             env={**prefect_env, **_server_database(settings)},
+            secret_env=lambda: {
+                "PREFECT_SERVER_API_AUTH_STRING": prefect_auth_string(project)
+            },
             data_dir=project.data_dir / "prefect",
         ),
         ServiceDefinition(
@@ -105,7 +111,12 @@ def project_services(
                 "--type",
                 "process",
             ),
-            health=partial(worker_online, settings.prefect_api_url, settings.work_pool),
+            health=partial(
+                worker_online,
+                settings.prefect_api_url,
+                settings.work_pool,
+                lambda: prefect_auth_string(project),
+            ),
             address=f"pool {settings.work_pool}",
             depends_on=("db", "prefect"),
             env={
@@ -117,6 +128,7 @@ def project_services(
                 "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
                 **handed_down(settings),
             },
+            secret_env=partial(prefect_client_auth, project),
         ),
         ServiceDefinition(
             name="api",
@@ -127,7 +139,7 @@ def project_services(
                 "uvicorn",
                 "run_cache.api.app:app",
                 "--host",
-                settings.host,
+                settings.api_host,
                 "--port",
                 str(settings.api_port),
                 "--timeout-graceful-shutdown",
@@ -147,6 +159,7 @@ def project_services(
                 # Prefect's SQLite server answers 500 "database is locked" under load.
                 "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500",
             },
+            secret_env=partial(prefect_client_auth, project),
             start_timeout=90,
         ),
     ]
@@ -162,6 +175,11 @@ def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(project.data_dir / "results"),
     }
+
+
+def prefect_client_auth(project: Project) -> dict[str, str]:
+    """What a Prefect client needs to talk to the project's server."""
+    return {"PREFECT_API_AUTH_STRING": prefect_auth_string(project)}
 
 
 def with_database(settings: Settings) -> Settings:

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from pulpo.project import Project
 from pulpo.services import processes
-from pulpo.services.definitions import prefect_environment, with_database
+from pulpo.services.definitions import (
+    prefect_client_auth,
+    prefect_environment,
+    with_database,
+)
 from pulpo.services.manager import ServiceManager
 from pulpo.settings import Settings
 
@@ -42,6 +46,7 @@ def use_running_services(project: Project) -> RunServices:
 def use_project_prefect(manager: ServiceManager) -> None:
     """Point this process at the project's Prefect server (before Prefect is imported)."""
     os.environ.update(prefect_environment(manager.project, manager.settings))
+    os.environ.update(prefect_client_auth(manager.project))
     os.environ["PREFECT_API_URL"] = manager.settings.prefect_api_url
 
 

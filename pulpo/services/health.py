@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.request
+from collections.abc import Callable
 
 from pulpo.services.processes import tcp_open
 
@@ -37,12 +39,21 @@ def mongo_ping(url: str, timeout_ms: int = 1500) -> bool:
         client.close()
 
 
-def worker_online(api_url: str, pool: str) -> bool:
-    """True when the Prefect server lists an online worker in ``pool``."""
+def worker_online(
+    api_url: str, pool: str, auth_string: Callable[[], str] | None = None
+) -> bool:
+    """True when the Prefect server lists an online worker in ``pool``.
+
+    ``auth_string``: Prefect's ``user:password`` when its server requires one.
+    """
+    headers = {"Content-Type": "application/json"}
+    if auth_string is not None:
+        token = base64.b64encode(auth_string().encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
     request = urllib.request.Request(
         f"{api_url}/work_pools/{pool}/workers/filter",
         data=b"{}",
-        headers={"Content-Type": "application/json"},
+        headers=headers,
         method="POST",
     )
     try:

@@ -76,6 +76,7 @@ class LocalProcessBackend:
             env={
                 **os.environ,
                 **service.env,
+                **(service.secret_env() if service.secret_env else {}),
                 **processes.marker(self.root, service.name),
             },
             stdin=subprocess.DEVNULL,

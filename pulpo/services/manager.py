@@ -169,9 +169,8 @@ class ServiceManager:
         return self.backend.stop(service)
 
     def _check_port(self, service: ServiceDefinition) -> None:
-        if service.port is None or processes.port_is_free(
-            self.settings.host, service.port
-        ):
+        host = self.settings.api_host if service.name == "api" else self.settings.host
+        if service.port is None or processes.port_is_free(host, service.port):
             return
         holders = [
             f"pid {pid} ({processes.command_line(pid)[:80]})"

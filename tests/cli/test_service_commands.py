@@ -66,6 +66,7 @@ def test_a_bad_port_is_a_config_error(make_project: MakeProject) -> None:
         ("", {"PULPO_LOCAL_SERVER": "maybe"}, "PULPO_LOCAL_SERVER=1 or 0"),
         ('task_logs = "debug"', {}, "task_logs must be one of 'info', 'warning'"),
         ("", {"PULPO_TASK_LOGS": "loud"}, "got 'loud'"),
+        ("", {"PULPO_HOST": "0.0.0.0"}, "keep host on loopback (127.0.0.1)"),
     ],
 )
 def test_bad_run_settings_are_config_errors(

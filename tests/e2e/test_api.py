@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import PULPO, REPO, run_pulpo
-from tests.e2e.conftest import Stack, project_processes
+from tests.e2e.conftest import Stack, free_port, project_processes
 
 pytestmark = pytest.mark.e2e
 
@@ -284,14 +284,112 @@ def test_example_flow_runs_to_completed_with_its_result(api: Api) -> None:
     assert run_id in [r["run_id"] for r in listed["items"]]
 
 
+def prefect_credentials(api: Api) -> tuple[str, str]:
+    secret = api.stack.root / ".pulpo" / "secrets" / "prefect_auth"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    user, _, password = f"pulpo:{secret.read_text().strip()}".partition(":")
+    return user, password
+
+
+def test_prefect_refuses_clients_without_the_projects_credentials(api: Api) -> None:
+    """Prefect runs code on the worker; without its auth string nobody reaches it."""
+    prefect = f"http://127.0.0.1:{api.stack.prefect_port}/api"
+    anonymous = httpx.post(f"{prefect}/deployments/filter", json={}, timeout=30)
+    assert anonymous.status_code == 401, anonymous.text
+    wrong = httpx.post(
+        f"{prefect}/deployments/filter", json={}, auth=("pulpo", "guess"), timeout=30
+    )
+    assert wrong.status_code == 401
+    allowed = httpx.post(
+        f"{prefect}/deployments/filter",
+        json={},
+        auth=prefect_credentials(api),
+        timeout=30,
+    )
+    assert allowed.status_code == 200
+    assert httpx.get(f"{prefect}/health", timeout=30).status_code == 200
+
+
+def serve_generated_app(
+    api: Api, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], str]:
+    """`uvicorn run_cache.api.app:app`, as a user deploys the generated app elsewhere."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "run_cache.api.app:app", "--port", str(port)],
+        cwd=api.stack.root,
+        env={
+            **os.environ,
+            **api.stack.env,
+            "MONGODB_URL": f"mongodb://127.0.0.1:{api.stack.db_port}",
+            "PREFECT_API_URL": f"http://127.0.0.1:{api.stack.prefect_port}/api",
+            "PREFECT_API_AUTH_STRING": ":".join(prefect_credentials(api)),
+            **env,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/health/live", timeout=2).status_code == 200:
+                return server, base
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError(server.communicate()[0][-3000:])
+        time.sleep(0.5)
+
+
+def stop(server: subprocess.Popen[str]) -> str:
+    server.terminate()
+    return server.communicate(timeout=30)[0]
+
+
+def test_the_generated_app_without_a_key_refuses_every_request(
+    api: Api, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty_key"
+    empty.write_text("")
+    server, base = serve_generated_app(
+        api, {"PULPO_API_KEYS": "", "PULPO_API_KEY_FILE": str(empty)}
+    )
+    try:
+        refused = httpx.get(f"{base}/api/v1/graph", timeout=30)
+        guessed = httpx.get(f"{base}/api/v1/graph", headers={"X-API-Key": ""})
+    finally:
+        output = stop(server)
+    assert refused.status_code == 503, refused.text
+    assert "pulpo api key" in refused.json()["error"]
+    assert guessed.status_code == 503
+    assert "no API key configured" in output
+
+
+def test_auth_none_opens_the_api_on_loopback_and_says_so(api: Api) -> None:
+    server, base = serve_generated_app(api, {"PULPO_AUTH": "none"})
+    try:
+        opened = httpx.get(f"{base}/api/v1/graph", timeout=30)
+    finally:
+        output = stop(server)
+    assert opened.status_code == 200, opened.text
+    assert "auth = 'none'" in output
+
+
 def test_a_flow_whose_deployment_is_gone_is_refused_until_deployed_again(
     api: Api,
 ) -> None:
     """The API looks deployments up; `pulpo up` and `pulpo prefect deploy` make them."""
-    prefect = f"http://127.0.0.1:{api.stack.prefect_port}/api"
-    found = httpx.get(f"{prefect}/deployments/name/explode_flow/pulpo", timeout=30)
+    prefect = httpx.Client(
+        base_url=f"http://127.0.0.1:{api.stack.prefect_port}/api",
+        auth=prefect_credentials(api),
+        timeout=30,
+    )
+    found = prefect.get("/deployments/name/explode_flow/pulpo")
     assert found.status_code == 200, found.text
-    deleted = httpx.delete(f"{prefect}/deployments/{found.json()['id']}", timeout=30)
+    deleted = prefect.delete(f"/deployments/{found.json()['id']}")
     assert deleted.status_code == 204, deleted.text
     refused = api.client.post(
         "/api/v1/flows/explode_flow/runs", json={"parameters": {}}
@@ -497,6 +595,7 @@ def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
     api: Api,
 ) -> None:
     """`pulpo prefect run --deployment` waits on the server; `pulpo down` stops it."""
+    before = {run["run_id"] for run in api.client.get("/api/v1/runs").json()["items"]}
     waiting = subprocess.Popen(
         [PULPO, "prefect", "run", "nap_flow", "--deployment", "-p", "seconds=120"],
         cwd=api.stack.root,
@@ -506,14 +605,17 @@ def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
+        # Once its run exists the command waits on the server (the run may still be
+        # queued behind the runs earlier tests submitted).
+        deadline = time.monotonic() + 120
         while not any(
-            run["flow"] == "nap_flow" and run["status"] == "processing"
+            run["flow"] == "nap_flow" and run["run_id"] not in before
             for run in api.client.get("/api/v1/runs").json()["items"]
         ):
             assert waiting.poll() is None, waiting.communicate()
-            assert time.monotonic() < deadline, "the deployment run never started"
-            time.sleep(1)
+            assert time.monotonic() < deadline, "the deployment run was never created"
+            time.sleep(0.5)
+        time.sleep(2)
         assert api.stack.pulpo("down").returncode == 0
         stdout, stderr = waiting.communicate(timeout=120)
     finally:
