@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pulpo.project import Project
 from pulpo.secrets import ensure_secret
@@ -29,6 +31,27 @@ def ensure_api_key(project: Project) -> Path | None:
     path = key_file(project)
     ensure_secret(path)
     return path
+
+
+def current_keys(project: Project) -> Callable[[], tuple[str, ...]]:
+    """The keys the API accepts, read again whenever the key file changes (one
+    ``stat`` per call), so a key ``pulpo api key`` prints is never refused."""
+    if project.settings.api_keys:
+        configured = project.settings.api_keys
+        return lambda: configured
+    path = key_file(project)
+    seen: dict[str, Any] = {}
+
+    def keys() -> tuple[str, ...]:
+        try:
+            stamp: object = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if "stamp" not in seen or seen["stamp"] != stamp:
+            seen["stamp"], seen["keys"] = stamp, load_keys(project)
+        return tuple(seen["keys"])
+
+    return keys
 
 
 def load_keys(project: Project) -> tuple[str, ...]:

@@ -37,7 +37,7 @@ def ensure_data_dir(project: Project) -> list[str]:
     Returns one line per move, for the user.
     """
     data = project.data_dir
-    data.mkdir(parents=True, exist_ok=True)
+    private_dir(data)
     _write_once(data / "README.md", README)
     _write_once(data / ".gitignore", "*\n")
     moved = []
@@ -50,6 +50,15 @@ def ensure_data_dir(project: Project) -> list[str]:
                 f"{new.relative_to(project.root)} (data is kept out of run_cache/)"
             )
     return moved
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter: databases, results, logs and
+    secrets are nobody else's business on a shared machine."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:  # made by an older pulpo, or by hand
+        path.chmod(0o700)
+    return path
 
 
 def _write_once(path: Path, text: str) -> None:

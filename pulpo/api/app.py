@@ -20,7 +20,7 @@ from pulpo.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from pulpo.api.jobs import JobService
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
-from pulpo.api_keys import load_keys
+from pulpo.api_keys import current_keys
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
 
@@ -57,7 +57,7 @@ def create_app(
     """
     this_project = Project.find(root)
     settings = this_project.settings
-    keys = load_keys(this_project)
+    keys = current_keys(this_project)
     jobs = JobService(flows or {}, root, settings.work_pool)
     graph_file = root / "run_cache" / "orchestration" / "graph.json"
 
@@ -99,7 +99,7 @@ def create_app(
             "auth = 'none': every /api/v1 route is open to anyone on %s",
             settings.api_host,
         )
-    elif not keys:
+    elif not keys():
         logger.error(
             "no API key configured: every /api/v1 request is refused; run `pulpo api "
             "key` or set PULPO_API_KEYS"

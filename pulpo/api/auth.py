@@ -16,14 +16,13 @@ _bearer = HTTPBearer(auto_error=False, description="An API key as a bearer token
 
 
 def api_key_guard(
-    keys: Sequence[str], open_access: bool = False
+    keys: Callable[[], Sequence[str]], open_access: bool = False
 ) -> Callable[..., Awaitable[None]]:
     """A dependency: 401 without a key, 403 with a wrong one.
 
     With no keys it fails closed (503 saying how to configure one), unless
     ``open_access`` (``auth = "none"``, allowed on loopback only) lets everyone in.
     """
-    accepted = [key.encode() for key in keys]
 
     async def require_api_key(
         header: Annotated[str | None, Security(_header)],
@@ -31,6 +30,7 @@ def api_key_guard(
     ) -> None:
         if open_access:
             return
+        accepted = [key.encode() for key in keys()]
         if not accepted:
             raise ApiError(
                 503,

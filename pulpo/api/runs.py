@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from pulpo.api.storable import storable
+
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = typing.get_args(Status)
 FINAL: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -151,7 +153,7 @@ def run_request(flow: Any) -> type[RunRequest]:
     fields: dict[str, Any] = {}
     required = False
     for name, parameter in inspect.signature(function).parameters.items():
-        annotation = hints.get(name, Any)
+        annotation = storable(hints.get(name, Any))
         if parameter.default is inspect.Parameter.empty:
             fields[name] = (annotation, ...)
             required = True

@@ -21,6 +21,8 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
+from pulpo.api.storable import storable
+
 MAX_PAGE_SIZE = 200
 DEFAULT_PAGE_SIZE = 50
 SYSTEM_FIELDS = frozenset({"id", "revision_id"})
@@ -68,7 +70,10 @@ def document_schemas(model: type[Any]) -> DocumentSchemas:
         f"{name}Create",
         __config__=forbid,
         __doc__=f"A new {name}.",
-        **{field: (info.annotation, _copy(info)) for field, info in fields.items()},
+        **{
+            field: (storable(info.annotation), _copy(info))
+            for field, info in fields.items()
+        },
     )
     update = create_model(  # type: ignore[call-overload]
         f"{name}Update",
@@ -155,7 +160,7 @@ def _optional(info: FieldInfo) -> tuple[Any, FieldInfo]:
     optional = copy.copy(info)
     optional.default = None
     optional.default_factory = None
-    return info.annotation, optional
+    return storable(info.annotation), optional
 
 
 def _strip_optional(annotation: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from pulpo.data_dir import private_dir
 from pulpo.services import processes
 from pulpo.services.definitions import ServiceDefinition
 
@@ -50,7 +51,7 @@ class LocalProcessBackend:
     def start(self, service: ServiceDefinition) -> int:
         """Start ``service`` detached; return the supervisor's pid."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.log_dir)
         if service.data_dir is not None:
             service.data_dir.mkdir(parents=True, exist_ok=True)
         exit_file = self._exit_file(service)

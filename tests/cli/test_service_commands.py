@@ -149,6 +149,20 @@ def test_flows_using_documents_need_a_database(make_project: MakeProject) -> Non
     assert "init_documents" not in other and "DOCUMENTS" not in other
 
 
+def test_the_data_directory_is_private_even_when_an_older_pulpo_made_it_open(
+    make_project: MakeProject,
+) -> None:
+    root = make_project(ops=GOOD)
+    data = root / ".pulpo"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    result = run_pulpo(
+        "api", "key", cwd=root, env={**NO_SERVICES, "PULPO_API_KEYS": ""}
+    )
+    assert result.returncode == 0, result.stderr
+    assert oct(data.stat().st_mode & 0o777) == "0o700"
+
+
 def test_api_key_is_created_once_and_private(make_project: MakeProject) -> None:
     root = make_project(ops=GOOD)
     env = {**NO_SERVICES, "PULPO_API_KEYS": ""}

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def test_up_serves_the_api_with_a_private_key(api: Api) -> None:
     key_file = api.stack.root / ".pulpo" / "secrets" / "api_key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text().strip() == api.key and len(api.key) >= 40
+    for private in (api.stack.root / ".pulpo", api.stack.root / "run_cache" / "logs"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700, private
     generated = api.stack.root / "run_cache" / "api"
     assert (generated / "documents" / "notes.py").is_file()
     assert (generated / "documents" / "job_records.py").is_file()
@@ -122,6 +125,29 @@ def test_api_routes_need_the_key(api: Api) -> None:
         assert (
             httpx.get(f"http://127.0.0.1:{api.stack.api_port}{path}").status_code == 401
         )
+    # As after "Bearer ": a key pasted with a trailing space (httpx refuses to send it).
+    with socket.create_connection(("127.0.0.1", api.stack.api_port), timeout=30) as raw:
+        raw.sendall(
+            f"GET /api/v1/graph HTTP/1.1\r\nHost: x\r\nX-API-Key: {api.key} \r\n"
+            f"Connection: close\r\n\r\n".encode()
+        )
+        assert raw.recv(64).startswith(b"HTTP/1.1 200")
+
+
+def test_a_new_key_in_the_key_file_works_without_a_restart(api: Api) -> None:
+    """What `pulpo api key` prints is what the running API accepts."""
+    url = f"http://127.0.0.1:{api.stack.api_port}/api/v1/graph"
+    key_file = api.stack.root / ".pulpo" / "secrets" / "api_key"
+    replacement = "k" * 43
+    key_file.write_text(replacement + "\n")
+    try:
+        printed = api.stack.pulpo("api", "key").stdout.strip()
+        assert printed == replacement
+        assert httpx.get(url, headers={"X-API-Key": printed}).status_code == 200
+        assert httpx.get(url, headers={"X-API-Key": api.key}).status_code == 403
+    finally:
+        key_file.write_text(api.key + "\n")
+    assert httpx.get(url, headers={"X-API-Key": api.key}).status_code == 200
 
 
 def test_document_crud_round_trip(api: Api) -> None:
@@ -217,12 +243,47 @@ def test_document_crud_round_trip(api: Api) -> None:
             {"parameters": {"limt": 1}},
             "body.parameters.limt",
         ),
+        # Values Prefect or the database cannot store, or that are not what they say.
+        (
+            "post",
+            "/api/v1/flows/storage_flow/runs",
+            {"parameters": {"limit": 2**64}},
+            "body.parameters.limit",
+        ),
+        (
+            "post",
+            "/api/v1/flows/storage_flow/runs",
+            {"parameters": {"limit": True}},
+            "body.parameters.limit",
+        ),
+        (
+            "post",
+            "/api/v1/flows/storage_flow/runs",
+            {"parameters": {"keywords": "\ud800"}},
+            "body.parameters.keywords",
+        ),
+        ("post", "/api/v1/notes", {"slug": "s", "title": "\ud800"}, "body.title"),
+        (
+            "post",
+            "/api/v1/notes",
+            {"slug": "s", "title": "t", "tags": ["ok", "\udfff"]},
+            "body.tags.1",
+        ),
+        (
+            "patch",
+            "/api/v1/notes/6b0443622bf4a7def1cd2817",
+            {"stars": True},
+            "body.stars",
+        ),
     ],
 )
 def test_bad_requests_are_422_naming_the_field(
     api: Api, method: str, path: str, body: Any, field: str
 ) -> None:
-    response = api.client.request(method, path, json=body)
+    # json.dumps escapes lone surrogates as \ud800, as a JSON client sends them.
+    content = None if body is None else json.dumps(body)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    response = api.client.request(method, path, content=content, headers=headers)
     assert response.status_code == 422, response.text
     error = response.json()
     assert field in error["error"]
