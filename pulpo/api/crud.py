@@ -34,7 +34,10 @@ class DocumentStore:
         found = self.model.find(criteria)
         if sort:
             descending = sort.startswith("-")
-            field = sort.lstrip("-")
+            name = sort.lstrip("-")
+            field = (
+                "_id" if name == "id" else (self.model.model_fields[name].alias or name)
+            )
             found = found.sort((field, -1 if descending else 1))
         documents = await self._storage(found.skip(skip).limit(limit).to_list())
         if len(documents) < limit and (documents or skip == 0):
@@ -68,13 +71,28 @@ class DocumentStore:
         return self.read(document)
 
     async def update(self, id: Any, body: BaseModel) -> BaseModel:
-        """Change the fields ``body`` sets; the result must still be a valid document."""
+        """Change the fields ``body`` sets; the result must still be a valid document.
+
+        Only those fields are written, in one ``$set``: concurrent updates of other
+        fields are never overwritten with the values this request read.
+        """
         document = await self._find(id)
         changes = body.model_dump(exclude_unset=True)
         current = document.model_dump(exclude={"revision_id"})
         updated = self.model.model_validate({**current, **changes})
-        await self._storage(updated.replace())
-        return self.read(updated)
+        stored = self._encoder.encode(updated)
+        fields = self.model.model_fields
+        keys = [fields[name].alias or name for name in changes]
+        if keys:
+            collection = self.model.get_pymongo_collection()
+            result = await self._storage(
+                collection.update_one(
+                    {"_id": document.id}, {"$set": {key: stored[key] for key in keys}}
+                )
+            )
+            if result.matched_count == 0:
+                raise ApiError(404, f"the {self.model.__name__} was deleted meanwhile")
+        return self.read(await self._find(id))
 
     async def delete(self, id: Any) -> None:
         """Remove the document with ``id``; 404 if there is none."""

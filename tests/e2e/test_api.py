@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,6 +194,63 @@ def test_document_crud_round_trip(api: Api) -> None:
     gone = api.client.get(f"{notes}/{note['id']}")
     assert gone.status_code == 404 and note["id"] in gone.json()["error"]
     assert api.client.delete(f"{notes}/{note['id']}").status_code == 404
+
+
+def test_sorting_by_id_orders_the_page(api: Api) -> None:
+    ids = [
+        api.client.post(
+            "/api/v1/notes", json={"slug": f"sorted-{n}", "title": "t"}
+        ).json()["id"]
+        for n in range(3)
+    ]
+    try:
+        pages = {
+            order: [
+                item["id"]
+                for item in api.client.get(
+                    "/api/v1/notes", params={"sort": order, "limit": 100}
+                ).json()["items"]
+                if item["id"] in ids
+            ]
+            for order in ("id", "-id")
+        }
+        assert pages["id"] == sorted(ids)
+        assert pages["-id"] == sorted(ids, reverse=True)
+    finally:
+        for id_ in ids:
+            api.client.delete(f"/api/v1/notes/{id_}")
+
+
+def test_concurrent_patches_of_different_fields_keep_every_change(api: Api) -> None:
+    created = api.client.post(
+        "/api/v1/notes", json={"slug": "concurrent", "title": "t0"}
+    ).json()
+    url = f"/api/v1/notes/{created['id']}"
+    changes = [
+        {"title": "t1"},
+        {"stars": 4},
+        {"kind": "todo"},
+        {"tags": ["a", "b"]},
+    ]
+    with ThreadPoolExecutor(len(changes) * 5) as pool:
+        for round_ in range(5):
+            answers = list(
+                pool.map(
+                    lambda change: api.client.patch(url, json=change),
+                    [{k: v for k, v in c.items()} for c in changes for _ in range(5)],
+                )
+            )
+            assert [a.status_code for a in answers] == [200] * len(answers)
+            final = api.client.get(url).json()
+            assert (final["title"], final["stars"], final["kind"], final["tags"]) == (
+                "t1",
+                4,
+                "todo",
+                ["a", "b"],
+            ), f"round {round_}: {final}"
+            reset = {"title": "t0", "stars": 0, "kind": None, "tags": []}
+            assert api.client.patch(url, json=reset).status_code == 200
+    assert api.client.delete(url).status_code == 204
 
 
 @pytest.mark.parametrize(
