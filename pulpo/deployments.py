@@ -34,6 +34,7 @@ def deploy(
         project.root,
         settings.work_pool,
         {name: entrypoint(orchestration.flows[name].module, name) for name in flows},
+        settings.run_concurrency,
     )
 
 
@@ -43,12 +44,16 @@ def entrypoint(module: str, flow: str) -> str:
 
 
 def deploy_entrypoints(
-    root: Path, work_pool: str, entrypoints: Mapping[str, str]
+    root: Path,
+    work_pool: str,
+    entrypoints: Mapping[str, str],
+    concurrency: int | None = None,
 ) -> list[str]:
-    """Deploy each ``flow name → entrypoint`` from the project at ``root``."""
+    """Deploy each ``flow name → entrypoint`` from the project at ``root``; the work
+    pool runs at most ``concurrency`` flow runs at once (the rest wait, queued)."""
     from prefect.flows import Flow
 
-    asyncio.run(_ensure_work_pool(work_pool))
+    asyncio.run(_ensure_work_pool(work_pool, concurrency))
     names = []
     for name, path in entrypoints.items():
         flow: Any = Flow.from_source(source=str(root), entrypoint=path)
@@ -103,23 +108,27 @@ def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None)
     )
 
 
-async def _ensure_work_pool(name: str) -> None:
+async def _ensure_work_pool(name: str, concurrency: int | None) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectAlreadyExists
     from prefect.workers.process import ProcessWorker
 
     async with get_client() as client:
         try:
-            await client.create_work_pool(
-                WorkPoolCreate(
-                    name=name,
-                    type="process",
-                    base_job_template=ProcessWorker.get_default_base_job_template(),
+            try:
+                await client.create_work_pool(
+                    WorkPoolCreate(
+                        name=name,
+                        type="process",
+                        base_job_template=ProcessWorker.get_default_base_job_template(),
+                        concurrency_limit=concurrency,
+                    )
                 )
-            )
-        except ObjectAlreadyExists:
-            pass
+            except ObjectAlreadyExists:  # the worker may have made it without a limit
+                await client.update_work_pool(
+                    name, WorkPoolUpdate(concurrency_limit=concurrency)
+                )
         except Exception as error:  # connection refused and the like
             raise ServiceError(
                 f"cannot reach the Prefect server to create work pool {name!r}: {error}; "

@@ -52,6 +52,7 @@ EXPECTED = {
     "host": "a loopback address (127.0.0.1, ::1 or localhost)",
     "api_host": "a host name or address to serve the API on",
     "auth": "'key' (every /api/v1 request needs an API key) or 'none'",
+    "run_concurrency": "a whole number of flow runs from 1 to 1000",
     "db_port": "a port number from 1024 to 65535",
     "prefect_port": "a port number from 1024 to 65535",
     "api_port": "a port number from 1024 to 65535",
@@ -100,6 +101,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     api_host: str = "127.0.0.1"
     auth: Literal["key", "none"] = "key"
+    run_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
     db_port: Port = DEFAULT_DB_PORT
     prefect_port: Port = DEFAULT_PREFECT_PORT
     api_port: Port = DEFAULT_API_PORT

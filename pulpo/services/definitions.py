@@ -15,6 +15,9 @@ from pulpo.secrets import prefect_auth_string
 from pulpo.services.health import http_ok, mongo_ping, worker_online
 from pulpo.settings import Settings
 
+MAX_HEADER_BYTES = 64 * 1024
+MAX_CONNECTIONS = 256
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -143,6 +146,16 @@ def project_services(
                 "--port",
                 str(settings.api_port),
                 "--timeout-graceful-shutdown",
+                "5",
+                # Bounds on what clients can hold: header bytes (h11 enforces them,
+                # httptools does not), open connections, idle keep-alive seconds.
+                "--http",
+                "h11",
+                "--h11-max-incomplete-event-size",
+                str(MAX_HEADER_BYTES),
+                "--limit-concurrency",
+                str(MAX_CONNECTIONS),
+                "--timeout-keep-alive",
                 "5",
             ),
             health=partial(http_ok, f"{settings.api_url}/health/live"),

@@ -468,6 +468,31 @@ def stop(server: subprocess.Popen[str]) -> str:
     return server.communicate(timeout=30)[0]
 
 
+def test_the_work_pool_runs_a_bounded_number_of_flows_at_once(api: Api) -> None:
+    prefect = httpx.Client(
+        base_url=f"http://127.0.0.1:{api.stack.prefect_port}/api",
+        auth=prefect_credentials(api),
+        timeout=30,
+    )
+    pool = prefect.get(f"/work_pools/pool-{api.stack.prefect_port}")
+    assert pool.status_code == 200, pool.text
+    assert pool.json()["concurrency_limit"] == 4  # run_concurrency's default
+
+
+def test_a_huge_request_header_is_refused_without_reading_it_all(api: Api) -> None:
+    with socket.create_connection(("127.0.0.1", api.stack.api_port), timeout=30) as raw:
+        raw.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Junk: ")
+        try:
+            for _ in range(64):  # up to 4 MiB, while the server keeps reading
+                raw.sendall(b"j" * 65536)
+        except OSError:  # the server closed the connection: refused early
+            pass
+        reply = raw.recv(64)
+    assert not reply.startswith(b"HTTP/1.1 200"), reply
+    live = httpx.get(f"http://127.0.0.1:{api.stack.api_port}/health/live", timeout=30)
+    assert live.status_code == 200
+
+
 def test_the_generated_app_without_a_key_refuses_every_request(
     api: Api, tmp_path: Path
 ) -> None:
