@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
 logger = logging.getLogger("pulpo.api")
+LOGGED_CHARACTERS = 2000
 
 
 class ErrorBody(BaseModel):
@@ -120,7 +121,26 @@ def install_error_handlers(app: FastAPI) -> None:
     async def prefect_unavailable(
         request: Request, error: httpx.HTTPError
     ) -> JSONResponse:
-        logger.warning("Prefect server error in %s: %s", request.url.path, error)
+        status = (
+            error.response.status_code
+            if isinstance(error, httpx.HTTPStatusError)
+            else None
+        )
+        logger.warning(
+            "Prefect server error in %s: %s",
+            request.url.path,
+            _bounded(str(error)),
+        )
+        if status is not None and 400 <= status < 500 and status not in (401, 403):
+            # The request itself was refused (too large, not storable): retrying the
+            # same request cannot help.
+            return _response(
+                ApiError(
+                    422,
+                    f"the Prefect server refused this request ({status}); check the "
+                    f"parameters' size and values",
+                )
+            )
         return _response(
             ApiError(
                 503,
@@ -149,6 +169,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return _response(
             ApiError(500, "internal server error; see the API log (pulpo api logs)")
         )
+
+
+def _bounded(text: str, limit: int = LOGGED_CHARACTERS) -> str:
+    """``text`` cut to ``limit`` characters: one request must not flood the log."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -468,6 +468,21 @@ def stop(server: subprocess.Popen[str]) -> str:
     return server.communicate(timeout=30)[0]
 
 
+def test_parameters_prefect_refuses_are_a_client_error_logged_briefly(
+    api: Api,
+) -> None:
+    log = api.stack.root / "run_cache" / "logs" / "api.log"
+    before = log.stat().st_size
+    response = api.client.post(
+        "/api/v1/flows/storage_flow/runs",
+        json={"parameters": {"keywords": "x" * 700_000}},
+    )
+    assert response.status_code == 422, response.text
+    assert "Retry-After" not in response.headers
+    time.sleep(1)  # the supervisor copies the API's output into the log
+    assert log.stat().st_size - before < 20_000
+
+
 def test_the_work_pool_runs_a_bounded_number_of_flows_at_once(api: Api) -> None:
     prefect = httpx.Client(
         base_url=f"http://127.0.0.1:{api.stack.prefect_port}/api",
