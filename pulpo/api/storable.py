@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, Strict
+from pydantic import AfterValidator, Strict
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -30,7 +30,17 @@ def no_lone_surrogates(text: str) -> str:
     return text
 
 
-StorableInt = Annotated[int, Strict(), Field(ge=INT64_MIN, le=INT64_MAX)]
+def within_int64(number: int) -> int:
+    """``number`` when MongoDB and Prefect's database can store it (64 bits)."""
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ValueError(
+            f"must be between {INT64_MIN} and {INT64_MAX} (a 64-bit integer)"
+        )
+    return number
+
+
+# A validator, not Field(ge=, le=): those would replace the field's own bounds.
+StorableInt = Annotated[int, Strict(), AfterValidator(within_int64)]
 StorableBool = Annotated[bool, Strict()]
 StorableFloat = Annotated[float, Strict()]  # an int is a float; a bool is not
 StorableStr = Annotated[str, AfterValidator(no_lone_surrogates)]

@@ -103,7 +103,7 @@ class LocalProcessBackend:
         record = self._read(service)
         supervisor = processes.proven(record) if record else None
         if supervisor is not None and record is not None:
-            return ProcessState(True, record.pid, self._started_at(service))
+            return ProcessState(True, _served_by(supervisor), self._started_at(service))
         orphans = tuple(
             sorted(p.pid for p in processes.marked(self.root).get(service.name, []))
         )
@@ -171,3 +171,13 @@ class LocalProcessBackend:
     def _started_at(self, service: ServiceDefinition) -> float | None:
         value = self._raw(service).get("started_at")
         return float(value) if isinstance(value, int | float) else None
+
+
+def _served_by(supervisor: psutil.Process) -> int:
+    """The pid of the service itself (the supervisor's child), which is what users
+    look for in `ps` or `top`; the supervisor's while the child is starting."""
+    try:
+        children = supervisor.children()
+    except psutil.Error:
+        children = []
+    return children[0].pid if children else supervisor.pid

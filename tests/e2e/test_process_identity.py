@@ -78,8 +78,9 @@ def test_a_reused_pid_in_a_record_is_never_signalled(
 
 
 def supervisor_and_server(stack: Stack) -> tuple[psutil.Process, psutil.Process]:
-    supervisor = psutil.Process(stack.status()["db"]["pid"])
-    (server,) = supervisor.children()
+    server = psutil.Process(stack.status()["db"]["pid"])  # status shows the server
+    supervisor = server.parent()
+    assert supervisor is not None and "pulpo.services.supervise" in supervisor.cmdline()
     return supervisor, server
 
 

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 from pymongo import MongoClient
 
@@ -42,6 +43,9 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
     ]
     assert rows["prefect"]["address"] == f"http://127.0.0.1:{stack.prefect_port}"
     assert time.monotonic() - started < 120
+    # The pid is the server's own, not its supervisor's: what `ps` and `top` show.
+    server = psutil.Process(rows["prefect"]["pid"]).cmdline()
+    assert "server" in server and "pulpo.services.supervise" not in server
 
     again = stack.pulpo("up")  # already up: nothing new starts
     assert again.returncode == 0
@@ -93,7 +97,7 @@ def test_a_killed_service_shows_as_crashed_and_comes_back(stack: Stack) -> None:
     assert_user_error(stack.pulpo("clean", "--all"), "db still running", "pulpo down")
     assert (stack.root / ".pulpo" / "db").is_dir()
     pid = stack.status()["db"]["pid"]
-    os.killpg(pid, signal.SIGKILL)
+    os.killpg(os.getpgid(pid), signal.SIGKILL)  # the server and its supervisor
     deadline = time.monotonic() + 10
     while stack.status()["db"]["state"] != "crashed" and time.monotonic() < deadline:
         time.sleep(0.2)
