@@ -10,7 +10,7 @@ from typing import Any
 
 from beanie.odm.utils.encoder import Encoder
 from bson.errors import BSONError, InvalidDocument
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from pulpo.api.errors import ApiError
@@ -106,7 +106,7 @@ class DocumentStore:
         return self.schemas.read.model_construct(id=str(document.id), **values)
 
     async def _find(self, id: Any) -> Any:
-        document = await self.model.get(id)
+        document = await self._storage(self.model.get(id))
         if document is None:
             raise self._missing(id)
         return document
@@ -117,6 +117,16 @@ class DocumentStore:
 
         try:
             return await operation
+        except ValidationError as error:  # read back: the stored data is at fault
+            first = error.errors()[0]
+            field = ".".join(str(part) for part in first["loc"]) or "(the document)"
+            raise ApiError(
+                409,
+                f"a stored {self.model.__name__} no longer fits its model: field "
+                f"{field!r}: {first['msg']}; fix it in the database or delete it "
+                f"(DELETE works)",
+                {"field": field},
+            ) from None
         except DuplicateKeyError as error:
             fields = sorted(
                 (error.details or {}).get("keyValue") or self.schemas.unique

@@ -196,6 +196,27 @@ def test_document_crud_round_trip(api: Api) -> None:
     assert api.client.delete(f"{notes}/{note['id']}").status_code == 404
 
 
+def test_a_stored_document_that_no_longer_fits_its_model_is_named(api: Api) -> None:
+    """Data written by older code or by hand: the error is about it, not the request."""
+    from pymongo import MongoClient
+
+    with MongoClient(f"mongodb://127.0.0.1:{api.stack.db_port}") as client:
+        inserted = client[api.stack.env["PULPO_DATABASE"]]["notes"].insert_one(
+            {"slug": "drifted", "title": "t", "stars": 99, "tags": []}
+        )
+    url = f"/api/v1/notes/{inserted.inserted_id}"
+    for answer in (api.client.get(url), api.client.patch(url, json={"title": "u"})):
+        assert answer.status_code == 409, answer.text
+        assert (
+            "a stored Note no longer fits its model: field 'stars'"
+            in (answer.json()["error"])
+        )
+    listed = api.client.get("/api/v1/notes", params={"limit": 100})
+    assert listed.status_code == 409 and "field 'stars'" in listed.json()["error"]
+    assert api.client.delete(url).status_code == 204
+    assert api.client.get("/api/v1/notes").status_code == 200
+
+
 def test_sorting_by_id_orders_the_page(api: Api) -> None:
     ids = [
         api.client.post(
