@@ -250,6 +250,7 @@ class CLI:
         from pulpo.runtime.execution import run_flow
         from pulpo.runtime.parameters import bind, parse_assignments
         from pulpo.services.environment import use_running_services
+        from pulpo.settings import exported
 
         if timeout is not None and not timeout > 0:
             raise RunError(
@@ -270,8 +271,6 @@ class CLI:
         start_server = not services.uses_server and self._use_local_prefect(ephemeral)
         task_logs = "warning" if quiet_tasks else self.project.settings.task_logs
         self._ensure_data_dir()
-        from pulpo.settings import exported
-
         with exported(services.settings):
             generated = _load_flow(self.project, target, task_logs)
             parameters = bind(flow, target.typed(generated), raw)
@@ -352,12 +351,11 @@ class CLI:
         """Create the collections and indexes of every Beanie document datamodel."""
         from pulpo.runtime.database import create_collections
         from pulpo.services.environment import use_running_services
+        from pulpo.settings import exported
 
         settings = use_running_services(self.project).settings
         graph = self.analyze().graph
         documents = [spec.cls for spec in graph.models.values() if spec.is_document]
-        from pulpo.settings import exported
-
         with exported(settings):
             return create_collections(documents)
 
@@ -484,14 +482,7 @@ class CLI:
         graph = DataFlowAnalyzer(definitions.models, definitions.operations).analyze()
         analysed = time.perf_counter()
         settings = self.project.settings
-        runners = TaskRunnerConfig(
-            settings.task_runner,
-            {
-                name: table.task_runner
-                for name, table in settings.flows.items()
-                if table.task_runner is not None
-            },
-        )
+        runners = TaskRunnerConfig(settings.task_runner, settings.flow_task_runners)
         orchestration = OrchestrationCompiler(graph, runners).compile()
         _check_task_runner_installed(orchestration)
         timings = (

@@ -9,6 +9,7 @@ a process started that way reads the same values back with
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -268,7 +269,9 @@ class Settings(BaseSettings):
             if isinstance(value, tuple):
                 text = ",".join(value)
             elif isinstance(value, dict):
-                text = _json({k: v.model_dump() for k, v in value.items()})
+                text = json.dumps(
+                    {k: v.model_dump() for k, v in value.items()}, sort_keys=True
+                )
             elif isinstance(value, bool):
                 text = "1" if value else "0"
             else:
@@ -276,12 +279,18 @@ class Settings(BaseSettings):
             values[variable(name)] = text
         return values
 
+    @property
+    def flow_task_runners(self) -> dict[str, TaskRunner]:
+        """Flow name → task runner, for flows whose table sets one."""
+        return {
+            name: table.task_runner
+            for name, table in self.flows.items()
+            if table.task_runner is not None
+        }
+
     def task_runner_of(self, flow: str) -> TaskRunner:
         """The task runner of ``flow``: its own table's, else the project's."""
-        own = self.flows.get(flow)
-        if own is not None and own.task_runner is not None:
-            return own.task_runner
-        return self.task_runner
+        return self.flow_task_runners.get(flow, self.task_runner)
 
     @property
     def prefect_api_url(self) -> str:
@@ -317,12 +326,6 @@ def _is_loopback(host: str) -> bool:
 def variable(name: str) -> str:
     """The environment variable of setting ``name``."""
     return "MONGODB_URL" if name == "mongodb_url" else f"PULPO_{name.upper()}"
-
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, sort_keys=True)
 
 
 def _problem(error: ValidationError) -> str:
