@@ -245,9 +245,27 @@ class Settings(BaseSettings):
     def from_environment(cls) -> Settings:
         """The settings a parent process handed down (see ``environment``).
 
+        Remembered while those variables stay the same: tasks call this per run.
+
         Raises:
             ProjectError: a ``PULPO_*`` variable holds a value of the wrong kind.
         """
+        handed = tuple(
+            sorted(
+                item
+                for item in os.environ.items()
+                if item[0].startswith("PULPO_") or item[0] == "MONGODB_URL"
+            )
+        )
+        cached = _FROM_ENVIRONMENT.get(handed)
+        if cached is None:
+            cached = _FROM_ENVIRONMENT[handed] = cls._read_environment()
+            while len(_FROM_ENVIRONMENT) > 8:  # a process sees few distinct ones
+                del _FROM_ENVIRONMENT[next(iter(_FROM_ENVIRONMENT))]
+        return cached
+
+    @classmethod
+    def _read_environment(cls) -> Settings:
         try:
             return cls()
         except SettingsError as error:
@@ -310,6 +328,9 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The database flows use: ``MONGODB_URL`` when given, else the embedded one."""
         return self.mongodb_url or self.embedded_db_url
+
+
+_FROM_ENVIRONMENT: dict[tuple[tuple[str, str], ...], Settings] = {}
 
 
 def _is_loopback(host: str) -> bool:
