@@ -17,6 +17,8 @@ from starlette.routing import compile_path
 
 logger = logging.getLogger("pulpo.api")
 LOGGED_CHARACTERS = 2000
+# Statuses that say "busy or restarting, try again" (Prefect's client already retried).
+TRANSIENT = frozenset({408, 429, 502, 503, 504})
 
 
 class ErrorBody(BaseModel):
@@ -53,6 +55,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (409, "Conflicts with the current state"),
         (413, "Request body too large"),
         (422, "Invalid parameters or body"),
+        (502, "The Prefect server failed on this request"),
         (503, "The Prefect server or database is unavailable"),
     )
 }
@@ -139,6 +142,16 @@ def install_error_handlers(app: FastAPI) -> None:
                     422,
                     f"the Prefect server refused this request ({status}); check the "
                     f"parameters' size and values",
+                )
+            )
+        if status is not None and status not in TRANSIENT:
+            # Prefect failed on this request itself (often on data it cannot return):
+            # the same request fails again, so no Retry-After.
+            return _response(
+                ApiError(
+                    502,
+                    f"the Prefect server failed on this request ({status}); see "
+                    f"`pulpo logs prefect`",
                 )
             )
         return _response(

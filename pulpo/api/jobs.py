@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
+import httpx
 from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
@@ -35,6 +36,7 @@ from pulpo.api.runs import (
     WorkerStatus,
     run_view,
 )
+from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT
 from pulpo.errors import did_you_mean
 
@@ -119,12 +121,10 @@ class JobService:
         """The newest runs first, optionally of some statuses or one flow."""
         from prefect.client.schemas.sorting import FlowRunSort
 
-        found = await self._client.read_flow_runs(
-            **self._filters(statuses, flow),
-            sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-            limit=limit,
+        found, unreadable = await self._readable_runs(
+            self._filters(statuses, flow), FlowRunSort.EXPECTED_START_TIME_DESC, limit
         )
-        return RunList(items=[self._view(r) for r in found])
+        return RunList(items=[self._view(r) for r in found], unreadable=unreadable)
 
     async def retry(self, run_id: UUID) -> RunSubmitted:
         """A new run with the same parameters, tagged as a retry of ``run_id``."""
@@ -176,10 +176,8 @@ class JobService:
             )
         )
         by_status = dict(zip(STATUSES, counts, strict=True))
-        failures = await self._client.read_flow_runs(
-            **self._filters(["failed"], None),
-            sort=FlowRunSort.END_TIME_DESC,
-            limit=RECENT_FAILURES,
+        failures, _ = await self._readable_runs(
+            self._filters(["failed"], None), FlowRunSort.END_TIME_DESC, RECENT_FAILURES
         )
         recent = [self._view(r) for r in failures]
         cutoff = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=10)
@@ -226,7 +224,6 @@ class JobService:
         tags: list[str],
         retry_of: UUID | None,
     ) -> RunSubmitted:
-        import httpx
         from prefect.exceptions import ObjectNotFound
 
         flow_run = None
@@ -255,6 +252,18 @@ class JobService:
         return RunSubmitted(
             run_id=flow_run.id, flow=flow, status="pending", retry_of=retry_of
         )
+
+    async def _readable_runs(
+        self, filters: dict[str, Any], sort: Any, limit: int
+    ) -> tuple[list[Any], list[UUID]]:
+        """Up to ``limit`` runs, and the ids of those Prefect fails to return."""
+        try:
+            found = await self._client.read_flow_runs(**filters, sort=sort, limit=limit)
+        except httpx.HTTPStatusError as error:
+            if error.response.status_code != 500:
+                raise
+            return await runs_around_unreadable(filters, sort, limit)
+        return list(found), []
 
     async def _read(self, run_id: UUID) -> Any:
         from prefect.exceptions import ObjectNotFound

@@ -63,6 +63,11 @@ class RunDetail(Run):
 
 class RunList(BaseModel):
     items: list[Run]
+    unreadable: list[UUID] = Field(
+        default_factory=list,
+        description="Runs left out because the Prefect server fails to return them "
+        "(stored with data it cannot serialize; see `pulpo logs prefect`).",
+    )
 
 
 class ProcessingStatus(BaseModel):

@@ -169,8 +169,9 @@ def project_services(
                 KEY_FILE_VARIABLE: str(key_file(project)),
                 # Prefect's logging setup governs uvicorn's loggers in this process.
                 "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
-                # Prefect's SQLite server answers 500 "database is locked" under load.
-                "PREFECT_CLIENT_RETRY_EXTRA_CODES": "500",
+                # Prefect's client retries 429/502/503 with 2, 4, 8 s pauses: a
+                # request waits at most about 15 s for a busy server, then gets 503.
+                "PREFECT_CLIENT_MAX_RETRIES": "3",
             },
             secret_env=partial(prefect_client_auth, project),
             start_timeout=90,

@@ -504,12 +504,17 @@ def test_parameters_prefect_refuses_are_a_client_error_logged_briefly(
     assert log.stat().st_size - before < 20_000
 
 
-def test_the_work_pool_runs_a_bounded_number_of_flows_at_once(api: Api) -> None:
-    prefect = httpx.Client(
+def prefect_http(api: Api) -> httpx.Client:
+    """A client of the stack's Prefect server with the project's credentials."""
+    return httpx.Client(
         base_url=f"http://127.0.0.1:{api.stack.prefect_port}/api",
         auth=prefect_credentials(api),
         timeout=30,
     )
+
+
+def test_the_work_pool_runs_a_bounded_number_of_flows_at_once(api: Api) -> None:
+    prefect = prefect_http(api)
     pool = prefect.get(f"/work_pools/pool-{api.stack.prefect_port}")
     assert pool.status_code == 200, pool.text
     assert pool.json()["concurrency_limit"] == 4  # run_concurrency's default
@@ -769,6 +774,35 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error_or_undocumented_answer
     assert submissions.returncode == 0, submissions.stdout[-6000:]
     assert generated_cases(submissions.stdout) > 20
     assert api.stack.status()["api"]["state"] == "running"
+
+
+def test_a_run_prefect_cannot_return_is_left_out_of_listings(api: Api) -> None:
+    """A run stored past the API (here with a lone surrogate, which Prefect stores
+    and then fails to serialize) must not make every listing fail."""
+    prefect = prefect_http(api)
+    deployment = prefect.get("/deployments/name/storage_flow/pulpo").json()["id"]
+    created = prefect.post(
+        f"/deployments/{deployment}/create_flow_run",
+        content=b'{"parameters": {"keywords": "\\ud800"}, "state": {"type": '
+        b'"SCHEDULED", "state_details": {"scheduled_time": "2099-01-01T00:00:00Z"}}}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert created.status_code == 500  # stored, then not returned
+    listed = api.client.get("/api/v1/runs", params={"limit": 200}, timeout=20)
+    assert listed.status_code == 200, listed.text
+    (unreadable,) = listed.json()["unreadable"]
+    try:
+        assert listed.json()["items"], "the other runs are still listed"
+        pending = api.client.get("/api/v1/runs", params={"status": "pending"})
+        assert pending.json()["unreadable"] == [unreadable]
+        counts = api.client.get("/api/v1/processing-status", timeout=20)
+        assert counts.status_code == 200, counts.text
+        alone = api.client.get(f"/api/v1/runs/{unreadable}", timeout=20)
+        assert alone.status_code == 502, alone.text  # not 503: retrying cannot help
+        assert "Retry-After" not in alone.headers
+    finally:
+        assert prefect.delete(f"/flow_runs/{unreadable}").status_code == 204
+    assert api.client.get("/api/v1/runs").json()["unreadable"] == []
 
 
 def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
