@@ -150,6 +150,11 @@ class ApiCodeGenerator:
         defined = {
             "store",
             "router",
+            "response",
+            "body",
+            "id",
+            "idempotency_key",
+            "if_match",
             *(f"{schema}{kind}" for kind in SCHEMAS),
             f"list_{many}",
             *(f"{verb}_{one}" for verb in ("create", "get", "update", "delete")),
@@ -162,9 +167,12 @@ class ApiCodeGenerator:
             ("typing", "Any"),
             ("fastapi", "APIRouter"),
             ("fastapi", "Query"),
+            ("fastapi", "Response"),
             ("fastapi", "status"),
             ("pydantic", "BaseModel"),
             ("pulpo.api.crud", "DocumentStore"),
+            ("pulpo.api.crud", "IfMatch"),
+            ("pulpo.api.idempotency", "IdempotencyKey"),
         )
         return render(
             "api/document.py.j2",
@@ -182,7 +190,7 @@ class ApiCodeGenerator:
     def flows_module(self) -> str:
         """``flows.py``: a route that starts runs of each flow (unformatted)."""
         flows = self.orchestration.flows.values()
-        defined = {"router", "FLOWS"}
+        defined = {"router", "FLOWS", "request", "jobs", "idempotency_key"}
         for flow in flows:
             defined |= {_request(flow), _route(flow)}
         imports = ModuleImports(reserved=defined)
@@ -193,6 +201,7 @@ class ApiCodeGenerator:
             names |= imports.names(
                 ("typing", "TYPE_CHECKING"),
                 ("fastapi", "status"),
+                ("pulpo.api.idempotency", "IdempotencyKey"),
                 ("pulpo.api.jobs", "Jobs"),
                 ("pulpo.api.runs", "RunRequest"),
                 ("pulpo.api.runs", "RunSubmitted"),

@@ -15,10 +15,10 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException
 from starlette.routing import compile_path
 
+from pulpo.api.patience import TRANSIENT_STATUSES
+
 logger = logging.getLogger("pulpo.api")
 LOGGED_CHARACTERS = 2000
-# Statuses that say "busy or restarting, try again" (Prefect's client already retried).
-TRANSIENT = frozenset({408, 429, 502, 503, 504})
 
 
 class ErrorBody(BaseModel):
@@ -53,6 +53,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Wrong API key"),
         (404, "Not found"),
         (409, "Conflicts with the current state"),
+        (412, "The document changed since the ETag sent in If-Match"),
         (413, "Request body too large"),
         (422, "Invalid parameters or body"),
         (502, "The Prefect server failed on this request"),
@@ -144,7 +145,7 @@ def install_error_handlers(app: FastAPI) -> None:
                     f"parameters' size and values",
                 )
             )
-        if status is not None and status not in TRANSIENT:
+        if status is not None and status not in TRANSIENT_STATUSES:
             # Prefect failed on this request itself (often on data it cannot return):
             # the same request fails again, so no Retry-After.
             return _response(

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import socket
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -21,6 +24,8 @@ from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from pulpo.api.errors import ERROR_RESPONSES, ApiError
+from pulpo.api.idempotency import IdempotencyKey, fingerprint, reused
+from pulpo.api.patience import patiently
 from pulpo.api.runs import (
     FINAL,
     RETRY_TAG,
@@ -42,8 +47,23 @@ from pulpo.errors import did_you_mean
 
 logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
+REQUEST_TAG = "pulpo-request:"
 RESULT_CACHE_SIZE = 256
 RECENT_FAILURES = 5
+FINISH_CANCELLING_SECONDS = 120.0
+
+
+def process_gone(infrastructure_pid: str | None) -> bool:
+    """Whether the process a worker recorded for a run (``pid`` or ``host:pid``) has
+    ended, read from /proc (no signal is sent).
+
+    pulpo's worker runs on this machine, in this pid namespace; a worker elsewhere
+    (a container backend) must not use this. False when unknown or on another host.
+    """
+    host, _, pid = (infrastructure_pid or "").rpartition(":")
+    if not pid.isdigit() or host not in ("", socket.gethostname()):
+        return False
+    return not Path(f"/proc/{pid}").exists()
 
 
 class JobService:
@@ -57,6 +77,8 @@ class JobService:
         self._deployments: dict[str, UUID] = {}
         self._flow_names: dict[UUID, str] = {}
         self._results: OrderedDict[UUID, Any] = OrderedDict()
+        self._creating = asyncio.Lock()
+        self._finishing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Open the Prefect client and look up the deployment of every flow.
@@ -84,8 +106,8 @@ class JobService:
         from prefect.exceptions import ObjectNotFound
 
         try:
-            deployment = await self._client.read_deployment_by_name(
-                f"{flow}/{DEPLOYMENT}"
+            deployment = await patiently(
+                lambda: self._client.read_deployment_by_name(f"{flow}/{DEPLOYMENT}")
             )
         except ObjectNotFound:
             self._deployments.pop(flow, None)
@@ -96,17 +118,21 @@ class JobService:
 
     async def close(self) -> None:
         """Close the Prefect client."""
+        for task in self._finishing:
+            task.cancel()
         if self._client is not None:
             await self._client.__aexit__(None, None, None)
 
     async def submit(
-        self, flow: str, parameters: BaseModel, retry_of: UUID | None = None
+        self, flow: str, parameters: BaseModel, idempotency_key: str | None = None
     ) -> RunSubmitted:
-        """Create a run of ``flow``'s deployment; the worker picks it up."""
-        tags = [API_TAG, *([f"{RETRY_TAG}{retry_of}"] if retry_of else [])]
-        return await self._create(
-            flow, parameters.model_dump(mode="json", exclude_unset=True), tags, retry_of
-        )
+        """Create a run of ``flow``'s deployment; the worker picks it up.
+
+        A second submission with the same ``idempotency_key`` gets the first one's
+        run (422 if its parameters differ).
+        """
+        values = parameters.model_dump(mode="json", exclude_unset=True)
+        return await self._create(flow, values, [API_TAG], None, idempotency_key)
 
     async def run(self, run_id: UUID) -> RunDetail:
         """One run with its result once completed; 404 for other projects' runs."""
@@ -126,21 +152,33 @@ class JobService:
         )
         return RunList(items=[self._view(r) for r in found], unreadable=unreadable)
 
-    async def retry(self, run_id: UUID) -> RunSubmitted:
+    async def retry(
+        self, run_id: UUID, idempotency_key: str | None = None
+    ) -> RunSubmitted:
         """A new run with the same parameters, tagged as a retry of ``run_id``."""
         flow_run = await self._read(run_id)
         view = self._view(flow_run)
         if view.status not in ("failed", "cancelled"):
+            being = " being cancelled" if view.state == "Cancelling" else ""
             raise ApiError(
                 409,
-                f"run {run_id} is {view.status}; only failed or cancelled runs can be "
-                f"retried (submit a new run instead)",
+                f"run {run_id} is {view.status}{being}; only failed or cancelled runs "
+                f"can be retried (submit a new run instead)",
             )
         tags = [API_TAG, f"{RETRY_TAG}{run_id}"]
-        return await self._create(view.flow, view.parameters, tags, run_id)
+        return await self._create(
+            view.flow, view.parameters, tags, run_id, idempotency_key
+        )
 
     async def cancel(self, run_id: UUID) -> Run:
-        """Cancel a run: at once if it has not started, else through the worker."""
+        """Cancel a run: at once if it has not started, else through the worker.
+
+        A run the worker has claimed but not started (Pending) is marked Cancelling,
+        so its process, once up, exits without running the flow; Prefect then leaves
+        it Cancelling for five minutes, so the API marks it Cancelled once that
+        process is gone (:meth:`_finish_cancelling`). Cancelling a run already being
+        cancelled answers as the first call did.
+        """
         from prefect.client.schemas.objects import StateType
         from prefect.client.schemas.responses import SetStateStatus
         from prefect.states import Cancelled, State
@@ -149,21 +187,60 @@ class JobService:
         view = self._view(flow_run)
         if view.status in FINAL:
             raise ApiError(409, f"run {run_id} already ended {view.status}")
-        scheduled = (
-            flow_run.state is not None and flow_run.state.type == StateType.SCHEDULED
-        )
+        kind = flow_run.state.type if flow_run.state is not None else None
+        if kind == StateType.CANCELLING:
+            return view
         new_state = (
             Cancelled(message="Cancelled through the pulpo API before it started")
-            if scheduled
+            if kind in (StateType.SCHEDULED, None)
             else State(
                 type=StateType.CANCELLING, message="Cancelled through the pulpo API"
             )
         )
-        outcome = await self._client.set_flow_run_state(run_id, new_state)
+        outcome = await patiently(
+            lambda: self._client.set_flow_run_state(run_id, new_state)
+        )
         if outcome.status != SetStateStatus.ACCEPT:
             reason = getattr(outcome.details, "reason", None) or outcome.status.value
             raise ApiError(409, f"run {run_id} cannot be cancelled now: {reason}")
+        if kind == StateType.PENDING:
+            task = asyncio.create_task(self._finish_cancelling(run_id))
+            self._finishing.add(task)
+            task.add_done_callback(self._finishing.discard)
         return self._view(await self._read(run_id))
+
+    async def _finish_cancelling(self, run_id: UUID) -> None:
+        """Mark a claimed run Cancelled once its process exited without starting it.
+
+        Not sooner: Prefect lets a Cancelled run start (it allows re-running ended
+        runs), while a Cancelling one is refused. Only a process on this machine can
+        be seen to be gone; elsewhere Prefect's own five-minute cleanup remains.
+        """
+        from prefect.client.schemas.objects import StateType
+        from prefect.states import Cancelled
+
+        deadline = time.monotonic() + FINISH_CANCELLING_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            try:
+                flow_run = await patiently(lambda: self._client.read_flow_run(run_id))
+            except Exception:  # deleted, or Prefect away: leave it to Prefect
+                return
+            state = flow_run.state
+            if state is None or state.type != StateType.CANCELLING:
+                return  # the worker or Prefect finished it
+            if flow_run.start_time is not None:
+                return  # it started: the worker stops its process
+            if process_gone(flow_run.infrastructure_pid):
+                await patiently(
+                    lambda: self._client.set_flow_run_state(
+                        run_id,
+                        Cancelled(
+                            message="Cancelled through the pulpo API before it started"
+                        ),
+                    )
+                )
+                return
 
     async def processing_status(self) -> ProcessingStatus:
         """Counts per status over the project's deployed flows, newest failures."""
@@ -171,7 +248,9 @@ class JobService:
 
         counts = await asyncio.gather(
             *(
-                self._client.count_flow_runs(**self._filters([s], None))
+                patiently(
+                    partial(self._client.count_flow_runs, **self._filters([s], None))
+                )
                 for s in STATUSES
             )
         )
@@ -196,7 +275,9 @@ class JobService:
         from prefect.exceptions import ObjectNotFound
 
         try:
-            workers = await self._client.read_workers_for_work_pool(self.work_pool)
+            workers = await patiently(
+                lambda: self._client.read_workers_for_work_pool(self.work_pool)
+            )
         except ObjectNotFound:
             workers = []
         infos = [
@@ -223,9 +304,18 @@ class JobService:
         parameters: dict[str, Any],
         tags: list[str],
         retry_of: UUID | None,
+        idempotency_key: str | None,
     ) -> RunSubmitted:
         from prefect.exceptions import ObjectNotFound
 
+        # Prefect keeps one run per flow and key. Without the client's key, a fresh
+        # one still makes it safe to send the request again while the server is busy.
+        request = fingerprint([retry_of, parameters])
+        key = (
+            f"pulpo-api:{'retry' if retry_of else 'submit'}:{idempotency_key}"
+            if idempotency_key is not None
+            else f"pulpo-api:{uuid4()}"
+        )
         flow_run = None
         for known in (self._deployments.get(flow), None):
             # A deployment deleted or registered again since: look it up once more.
@@ -233,9 +323,16 @@ class JobService:
             if deployment is None:
                 break
             try:
-                flow_run = await self._client.create_flow_run_from_deployment(
-                    deployment, parameters=parameters, tags=tags
-                )
+                async with self._creating:  # SQLite takes one writer at a time
+                    flow_run = await patiently(
+                        partial(
+                            self._client.create_flow_run_from_deployment,
+                            deployment,
+                            parameters=parameters,
+                            tags=[*tags, f"{REQUEST_TAG}{request}"],
+                            idempotency_key=key,
+                        )
+                    )
                 break
             except (ObjectNotFound, httpx.HTTPStatusError) as error:
                 if isinstance(error, httpx.HTTPStatusError) and (
@@ -249,6 +346,10 @@ class JobService:
                 f"flow {flow!r} has no deployment on the Prefect server; run `pulpo "
                 f"prefect deploy {flow}` (or `pulpo up`), then retry",
             )
+        if idempotency_key is not None and f"{REQUEST_TAG}{request}" not in (
+            flow_run.tags
+        ):
+            raise reused(idempotency_key)
         return RunSubmitted(
             run_id=flow_run.id, flow=flow, status="pending", retry_of=retry_of
         )
@@ -258,7 +359,9 @@ class JobService:
     ) -> tuple[list[Any], list[UUID]]:
         """Up to ``limit`` runs, and the ids of those Prefect fails to return."""
         try:
-            found = await self._client.read_flow_runs(**filters, sort=sort, limit=limit)
+            found = await patiently(
+                lambda: self._client.read_flow_runs(**filters, sort=sort, limit=limit)
+            )
         except httpx.HTTPStatusError as error:
             if error.response.status_code != 500:
                 raise
@@ -269,7 +372,7 @@ class JobService:
         from prefect.exceptions import ObjectNotFound
 
         try:
-            flow_run = await self._client.read_flow_run(run_id)
+            flow_run = await patiently(lambda: self._client.read_flow_run(run_id))
         except ObjectNotFound:
             flow_run = None
         if flow_run is None or flow_run.flow_id not in self._flow_names:
@@ -361,9 +464,11 @@ async def get_run(run_id: UUID, jobs: Jobs) -> RunDetail:
 @router.post(
     "/runs/{run_id}/retry", status_code=status.HTTP_202_ACCEPTED, summary="Retry a run"
 )
-async def retry_run(run_id: UUID, jobs: Jobs) -> RunSubmitted:
+async def retry_run(
+    run_id: UUID, jobs: Jobs, idempotency_key: IdempotencyKey = None
+) -> RunSubmitted:
     """Start a new run with the same parameters as a failed or cancelled one."""
-    return await jobs.retry(run_id)
+    return await jobs.retry(run_id, idempotency_key)
 
 
 @router.post(

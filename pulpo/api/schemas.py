@@ -34,7 +34,11 @@ Item = TypeVar("Item")
 
 
 class Page(BaseModel, Generic[Item]):
-    """One page of a list: the items and how many match in total."""
+    """One page of a list: the items and how many match in total.
+
+    A page ends early when its documents reach about 4 MiB: fewer than ``limit``
+    items while ``skip + len(items) < total`` means ask again from there.
+    """
 
     items: list[Item]
     total: int

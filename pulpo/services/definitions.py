@@ -148,9 +148,10 @@ def project_services(
                 "--timeout-graceful-shutdown",
                 "5",
                 # Bounds on what clients can hold: header bytes (h11 enforces them,
-                # httptools does not), open connections, idle keep-alive seconds.
+                # httptools does not), seconds to send a request, open connections,
+                # idle keep-alive seconds.
                 "--http",
-                "h11",
+                "pulpo.api.http_protocol:BoundedH11Protocol",
                 "--h11-max-incomplete-event-size",
                 str(MAX_HEADER_BYTES),
                 "--limit-concurrency",
@@ -169,9 +170,9 @@ def project_services(
                 KEY_FILE_VARIABLE: str(key_file(project)),
                 # Prefect's logging setup governs uvicorn's loggers in this process.
                 "PREFECT_SERVER_LOGGING_LEVEL": "INFO",
-                # Prefect's client retries 429/502/503 with 2, 4, 8 s pauses: a
-                # request waits at most about 15 s for a busy server, then gets 503.
-                "PREFECT_CLIENT_MAX_RETRIES": "3",
+                # The API tries busy answers again itself, sooner than Prefect's 2,
+                # 4, 8 s (pulpo.api.patience).
+                "PREFECT_CLIENT_MAX_RETRIES": "0",
             },
             secret_env=partial(prefect_client_auth, project),
             start_timeout=90,

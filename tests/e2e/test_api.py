@@ -242,6 +242,37 @@ def test_sorting_by_id_orders_the_page(api: Api) -> None:
             api.client.delete(f"/api/v1/notes/{id_}")
 
 
+def test_a_list_page_stops_at_about_four_mebibytes(api: Api) -> None:
+    """Six documents of 900 kB: a page of up to 200 holds four; the rest follow."""
+    ids = []
+    for n in range(6):
+        created = api.client.post(
+            "/api/v1/job-records",
+            json={
+                "url": f"https://big.example/{n}",
+                "title": f"{n}" + "t" * 900_000,
+                "company": "Big",
+                "source": "big-page",
+                "keywords": "size",
+            },
+        )
+        assert created.status_code == 201, created.text[:300]
+        ids.append(created.json()["id"])
+    try:
+        query = {"source": "big-page", "sort": "url", "limit": 200}
+        first = api.client.get("/api/v1/job-records", params=query)
+        assert first.status_code == 200
+        assert len(first.content) < 4.5 * 2**20
+        page = first.json()
+        assert (len(page["items"]), page["total"]) == (4, 6)
+        rest = api.client.get("/api/v1/job-records", params={**query, "skip": 4}).json()
+        titles = [item["title"][0] for item in [*page["items"], *rest["items"]]]
+        assert titles == list("012345")
+    finally:
+        for id_ in ids:
+            api.client.delete(f"/api/v1/job-records/{id_}")
+
+
 def test_concurrent_patches_of_different_fields_keep_every_change(api: Api) -> None:
     created = api.client.post(
         "/api/v1/notes", json={"slug": "concurrent", "title": "t0"}
@@ -272,6 +303,104 @@ def test_concurrent_patches_of_different_fields_keep_every_change(api: Api) -> N
             reset = {"title": "t0", "stars": 0, "kind": None, "tags": []}
             assert api.client.patch(url, json=reset).status_code == 200
     assert api.client.delete(url).status_code == 204
+
+
+def test_if_match_writes_only_over_the_version_the_client_saw(api: Api) -> None:
+    created = api.client.post(
+        "/api/v1/notes", json={"slug": "versioned", "title": "v0", "tags": ["x"]}
+    ).json()
+    url = f"/api/v1/notes/{created['id']}"
+    seen = api.client.get(url).headers["ETag"]
+    changed = api.client.patch(url, json={"title": "v1"}, headers={"If-Match": seen})
+    assert changed.status_code == 200, changed.text
+    current = changed.headers["ETag"]
+    assert current != seen and api.client.get(url).headers["ETag"] == current
+    stale = api.client.patch(url, json={"stars": 5}, headers={"If-Match": seen})
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["details"] == {"etag": current}
+    assert api.client.get(url).json()["stars"] == 0  # the stale write was not made
+    assert api.client.delete(url, headers={"If-Match": seen}).status_code == 412
+    # Of concurrent writers that saw the same version, exactly one wins.
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda n: api.client.patch(
+                    url, json={"title": f"racer {n}"}, headers={"If-Match": current}
+                ),
+                range(8),
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [200] + [412] * 7
+    (winner,) = [a.json()["title"] for a in answers if a.status_code == 200]
+    assert api.client.get(url).json()["title"] == winner
+    assert api.client.patch(url, json={"stars": 1}).status_code == 200  # optional
+    assert api.client.delete(url, headers={"If-Match": "*"}).status_code == 204
+
+
+def test_a_create_sent_again_with_its_idempotency_key_stores_one_document(
+    api: Api,
+) -> None:
+    body = {"slug": "once", "title": "sent twice"}
+    key = {"Idempotency-Key": "create-once-1"}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: api.client.post("/api/v1/notes", json=body, headers=key),
+                range(8),
+            )
+        )
+    accepted = [a for a in answers if a.status_code == 201]
+    # Concurrent duplicates wait for the first answer or are told to send it again.
+    assert all(a.status_code in (201, 409) for a in answers), [a.text for a in answers]
+    assert {a.json()["id"] for a in accepted} == {accepted[0].json()["id"]}
+    again = api.client.post("/api/v1/notes", json=body, headers=key)
+    assert again.status_code == 201 and again.json() == accepted[0].json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    stored = api.client.get("/api/v1/notes", params={"slug": "once"}).json()
+    assert stored["total"] == 1
+    other = api.client.post(
+        "/api/v1/notes", json={**body, "title": "changed"}, headers=key
+    )
+    assert other.status_code == 422 and "Idempotency-Key" in other.json()["error"]
+    # A create that failed keeps no answer: once the cause is gone, the same request
+    # with the same key creates the document.
+    retried = {"slug": "once", "title": "t"}
+    second_key = {"Idempotency-Key": "create-once-2"}
+    taken = api.client.post("/api/v1/notes", json=retried, headers=second_key)
+    assert taken.status_code == 409 and "exists" in taken.json()["error"]
+    api.client.delete(f"/api/v1/notes/{accepted[0].json()['id']}")
+    made = api.client.post("/api/v1/notes", json=retried, headers=second_key)
+    assert made.status_code == 201, made.text
+    assert "Idempotent-Replayed" not in made.headers
+    api.client.delete(f"/api/v1/notes/{made.json()['id']}")
+
+
+def test_run_submissions_with_idempotency_keys_create_one_run_per_key(
+    api: Api,
+) -> None:
+    """16 clients, each sending its submission twice at once: 16 runs, not 32."""
+
+    def submit(n: int) -> httpx.Response:
+        return api.client.post(
+            "/api/v1/flows/nap_flow/runs",
+            json={"parameters": {"seconds": (n // 2) / 1000}},
+            headers={"Idempotency-Key": f"nap-{n // 2}"},
+        )
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(submit, range(32)))
+    assert all(a.status_code == 202 for a in answers), [a.text for a in answers]
+    run_ids = [a.json()["run_id"] for a in answers]
+    assert run_ids[0::2] == run_ids[1::2]  # both sends of a key: the same run
+    assert len(set(run_ids)) == 16
+    different = api.client.post(
+        "/api/v1/flows/nap_flow/runs",
+        json={"parameters": {"seconds": 9.0}},
+        headers={"Idempotency-Key": "nap-0"},
+    )
+    assert different.status_code == 422, different.text
+    run = api.run_until_final(run_ids[0])
+    assert run["status"] == "completed" and run["parameters"] == {"seconds": 0.0}
 
 
 @pytest.mark.parametrize(
@@ -534,6 +663,39 @@ def test_a_huge_request_header_is_refused_without_reading_it_all(api: Api) -> No
     assert live.status_code == 200
 
 
+def closed_by_server(connection: socket.socket) -> bool:
+    try:
+        return connection.recv(64) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_a_request_sent_too_slowly_is_cut_off(api: Api) -> None:
+    """Connections that send nothing, or a header a little at a time, are closed
+    (uvicorn alone keeps them open for ever, and 256 of them lock everyone out)."""
+    address = ("127.0.0.1", api.stack.api_port)
+    with (
+        socket.create_connection(address, timeout=30) as silent,
+        socket.create_connection(address, timeout=30) as trickling,
+        socket.create_connection(address, timeout=30) as slow_body,
+    ):
+        trickling.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n")
+        slow_body.sendall(
+            f"POST /api/v1/notes HTTP/1.1\r\nHost: x\r\nX-API-Key: {api.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
+        )
+        for _ in range(5):
+            time.sleep(1)
+            trickling.sendall(b"X-Slow: y\r\n")
+            slow_body.sendall(b" ")
+        # The 30 s socket timeout fails a connection the server keeps open.
+        assert closed_by_server(silent)
+        assert closed_by_server(trickling)
+        assert closed_by_server(slow_body)
+    live = httpx.get(f"http://127.0.0.1:{api.stack.api_port}/health/live", timeout=30)
+    assert live.status_code == 200
+
+
 def test_the_generated_app_without_a_key_refuses_every_request(
     api: Api, tmp_path: Path
 ) -> None:
@@ -622,6 +784,31 @@ def test_cancel_a_running_run(api: Api) -> None:
     cancel = api.client.post(f"/api/v1/runs/{run_id}/cancel")
     assert cancel.status_code == 202, cancel.text
     assert api.run_until_final(run_id, timeout=60)["status"] == "cancelled"
+
+
+def test_cancel_a_run_the_worker_just_claimed(api: Api) -> None:
+    """Pending: the worker took it and is starting its process (Prefect left such a
+    run Cancelling for five minutes)."""
+    run_id = api.submit("nap_flow", seconds=120)
+    deadline = time.monotonic() + 60
+    while (run := api.client.get(f"/api/v1/runs/{run_id}").json())["state"] in (
+        "Scheduled",
+        "Late",
+    ):
+        assert time.monotonic() < deadline, "the worker never claimed the run"
+        time.sleep(0.05)
+    assert run["state"] == "Pending", run  # claimed, its process not running yet
+    first = api.client.post(f"/api/v1/runs/{run_id}/cancel")
+    assert first.status_code == 202, first.text
+    again = api.client.post(f"/api/v1/runs/{run_id}/cancel")
+    assert again.status_code == 202, again.text  # not 409 while it is being cancelled
+    if again.json()["state"] == "Cancelling":
+        retried = api.client.post(f"/api/v1/runs/{run_id}/retry")
+        assert retried.status_code == 409 and "being cancelled" in retried.text
+    final = api.run_until_final(run_id, timeout=60)
+    assert final["status"] == "cancelled", final
+    time.sleep(3)  # it stays cancelled: the flow never runs
+    assert api.client.get(f"/api/v1/runs/{run_id}").json()["state"] == "Cancelled"
 
 
 def test_processing_status_counts_match_the_run_list(api: Api) -> None:

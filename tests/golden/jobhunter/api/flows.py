@@ -7,6 +7,7 @@ against its flow's signature; follow the run at /api/v1/runs/{run_id}.
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, status
+from pulpo.api.idempotency import IdempotencyKey
 from pulpo.api.jobs import Jobs
 from pulpo.api.runs import RunRequest, RunSubmitted, flows_by_name, run_request
 
@@ -57,9 +58,11 @@ else:
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a run of healthcheck_flow",
 )
-async def run_healthcheck_flow(request: HealthcheckFlowRun, jobs: Jobs) -> RunSubmitted:
+async def run_healthcheck_flow(
+    request: HealthcheckFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
+) -> RunSubmitted:
     """Run the standalone operation `healthcheck`."""
-    return await jobs.submit("healthcheck_flow", request.parameters)
+    return await jobs.submit("healthcheck_flow", request.parameters, idempotency_key)
 
 
 @router.post(
@@ -67,9 +70,11 @@ async def run_healthcheck_flow(request: HealthcheckFlowRun, jobs: Jobs) -> RunSu
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a run of parsing_flow",
 )
-async def run_parsing_flow(request: ParsingFlowRun, jobs: Jobs) -> RunSubmitted:
+async def run_parsing_flow(
+    request: ParsingFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
+) -> RunSubmitted:
     """Run every operation under `parsing`."""
-    return await jobs.submit("parsing_flow", request.parameters)
+    return await jobs.submit("parsing_flow", request.parameters, idempotency_key)
 
 
 @router.post(
@@ -78,10 +83,10 @@ async def run_parsing_flow(request: ParsingFlowRun, jobs: Jobs) -> RunSubmitted:
     summary="Start a run of parsing_skills_flow",
 )
 async def run_parsing_skills_flow(
-    request: ParsingSkillsFlowRun, jobs: Jobs
+    request: ParsingSkillsFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `parsing.skills`."""
-    return await jobs.submit("parsing_skills_flow", request.parameters)
+    return await jobs.submit("parsing_skills_flow", request.parameters, idempotency_key)
 
 
 @router.post(
@@ -89,9 +94,11 @@ async def run_parsing_skills_flow(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a run of scraping_flow",
 )
-async def run_scraping_flow(request: ScrapingFlowRun, jobs: Jobs) -> RunSubmitted:
+async def run_scraping_flow(
+    request: ScrapingFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
+) -> RunSubmitted:
     """Run every operation under `scraping`."""
-    return await jobs.submit("scraping_flow", request.parameters)
+    return await jobs.submit("scraping_flow", request.parameters, idempotency_key)
 
 
 @router.post(
@@ -100,10 +107,12 @@ async def run_scraping_flow(request: ScrapingFlowRun, jobs: Jobs) -> RunSubmitte
     summary="Start a run of scraping_linkedin_flow",
 )
 async def run_scraping_linkedin_flow(
-    request: ScrapingLinkedinFlowRun, jobs: Jobs
+    request: ScrapingLinkedinFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `scraping.linkedin`."""
-    return await jobs.submit("scraping_linkedin_flow", request.parameters)
+    return await jobs.submit(
+        "scraping_linkedin_flow", request.parameters, idempotency_key
+    )
 
 
 @router.post(
@@ -112,10 +121,14 @@ async def run_scraping_linkedin_flow(
     summary="Start a run of scraping_stepstone_flow",
 )
 async def run_scraping_stepstone_flow(
-    request: ScrapingStepstoneFlowRun, jobs: Jobs
+    request: ScrapingStepstoneFlowRun,
+    jobs: Jobs,
+    idempotency_key: IdempotencyKey = None,
 ) -> RunSubmitted:
     """Run every operation under `scraping.stepstone`."""
-    return await jobs.submit("scraping_stepstone_flow", request.parameters)
+    return await jobs.submit(
+        "scraping_stepstone_flow", request.parameters, idempotency_key
+    )
 
 
 @router.post(
@@ -123,6 +136,8 @@ async def run_scraping_stepstone_flow(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a run of storage_flow",
 )
-async def run_storage_flow(request: StorageFlowRun, jobs: Jobs) -> RunSubmitted:
+async def run_storage_flow(
+    request: StorageFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
+) -> RunSubmitted:
     """Run every operation under `storage`."""
-    return await jobs.submit("storage_flow", request.parameters)
+    return await jobs.submit("storage_flow", request.parameters, idempotency_key)

@@ -6,8 +6,9 @@ own fields; the store does the work.
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, status
-from pulpo.api.crud import DocumentStore
+from fastapi import APIRouter, Query, Response, status
+from pulpo.api.crud import DocumentStore, IfMatch
+from pulpo.api.idempotency import IdempotencyKey
 from pydantic import BaseModel
 
 from jobhunter.models import JobRecord
@@ -40,26 +41,30 @@ async def list_job_records(query: Annotated[JobRecordQuery, Query()]) -> JobReco
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a JobRecord")
-async def create_job_record(body: JobRecordCreate) -> JobRecordRead:
+async def create_job_record(
+    body: JobRecordCreate, response: Response, idempotency_key: IdempotencyKey = None
+) -> JobRecordRead:
     """Validate and store a new JobRecord; 409 if a unique field is taken."""
-    return await store.create(body)
+    return await store.create(body, response, idempotency_key)
 
 
 @router.get("/{id}", summary="Get a JobRecord")
-async def get_job_record(id: JobRecordId) -> JobRecordRead:
-    """One JobRecord by id."""
-    return await store.get(id)
+async def get_job_record(id: JobRecordId, response: Response) -> JobRecordRead:
+    """One JobRecord by id, with its ETag."""
+    return await store.get(id, response)
 
 
 @router.patch("/{id}", summary="Update a JobRecord")
-async def update_job_record(id: JobRecordId, body: JobRecordUpdate) -> JobRecordRead:
+async def update_job_record(
+    id: JobRecordId, body: JobRecordUpdate, response: Response, if_match: IfMatch = None
+) -> JobRecordRead:
     """Change the given fields; the result must still be valid."""
-    return await store.update(id, body)
+    return await store.update(id, body, response, if_match)
 
 
 @router.delete(
     "/{id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a JobRecord"
 )
-async def delete_job_record(id: JobRecordId) -> None:
+async def delete_job_record(id: JobRecordId, if_match: IfMatch = None) -> None:
     """Remove a JobRecord."""
-    await store.delete(id)
+    await store.delete(id, if_match)
