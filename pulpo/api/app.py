@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from pulpo.api.auth import api_key_guard
 from pulpo.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
-from pulpo.api.jobs import JobService
+from pulpo.api.jobs import CREATIONS_ON_POSTGRES, CREATIONS_ON_SQLITE, JobService
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
 from pulpo.api_keys import current_keys
@@ -58,7 +58,14 @@ def create_app(
     this_project = Project.find(root)
     settings = this_project.settings
     keys = current_keys(this_project)
-    jobs = JobService(flows or {}, root, settings.work_pool)
+    jobs = JobService(
+        flows or {},
+        root,
+        settings.work_pool,
+        CREATIONS_ON_POSTGRES
+        if (settings.prefect_database_url or "").startswith("postgresql")
+        else CREATIONS_ON_SQLITE,
+    )
     graph_file = root / "run_cache" / "orchestration" / "graph.json"
 
     @asynccontextmanager

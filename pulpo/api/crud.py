@@ -47,8 +47,9 @@ IfMatch = Annotated[
 class DocumentStore:
     """The API's access to the documents of ``model``."""
 
-    def __init__(self, model: type[Any]) -> None:
+    def __init__(self, model: type[Any], prefix: str) -> None:
         self.model = model
+        self.prefix = prefix  # where the routes are: ``/api/v1/<documents>``
         self.schemas: DocumentSchemas = document_schemas(model)
         self._fields = tuple(f for f in self.schemas.read.model_fields if f != "id")
         self._encoder = Encoder(to_db=True)
@@ -135,6 +136,7 @@ class DocumentStore:
             )
             if replayed:
                 response.headers["Idempotent-Replayed"] = "true"
+        response.headers["Location"] = f"{self.prefix}/{answer['id']}"
         return self.schemas.read.model_validate(answer)
 
     async def update(

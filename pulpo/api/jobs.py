@@ -51,6 +51,11 @@ REQUEST_TAG = "pulpo-request:"
 RESULT_CACHE_SIZE = 256
 RECENT_FAILURES = 5
 FINISH_CANCELLING_SECONDS = 120.0
+# Run creations in flight at once. On Prefect's SQLite more make writers refuse each
+# other ("database is locked") and one at a time queues them behind slow ones; a
+# PostgreSQL server takes many (docs/benchmarks.md, run submissions).
+CREATIONS_ON_SQLITE = 4
+CREATIONS_ON_POSTGRES = 16
 
 
 def process_gone(infrastructure_pid: str | None) -> bool:
@@ -69,7 +74,13 @@ def process_gone(infrastructure_pid: str | None) -> bool:
 class JobService:
     """Jobs over the Prefect server the process is configured for (PREFECT_API_URL)."""
 
-    def __init__(self, flows: Mapping[str, Any], root: Path, work_pool: str) -> None:
+    def __init__(
+        self,
+        flows: Mapping[str, Any],
+        root: Path,
+        work_pool: str,
+        creations_at_once: int = CREATIONS_ON_SQLITE,
+    ) -> None:
         self.flows = dict(flows)
         self.root = root
         self.work_pool = work_pool
@@ -77,7 +88,7 @@ class JobService:
         self._deployments: dict[str, UUID] = {}
         self._flow_names: dict[UUID, str] = {}
         self._results: OrderedDict[UUID, Any] = OrderedDict()
-        self._creating = asyncio.Lock()
+        self._creating = asyncio.Semaphore(creations_at_once)
         self._finishing: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -323,7 +334,7 @@ class JobService:
             if deployment is None:
                 break
             try:
-                async with self._creating:  # SQLite takes one writer at a time
+                async with self._creating:
                     flow_run = await patiently(
                         partial(
                             self._client.create_flow_run_from_deployment,

@@ -1,6 +1,6 @@
 """Request types that only admit what Prefect and the database can store.
 
-JSON integers beyond 64 bits, booleans where integers are expected, and lone UTF-16
+JSON integers beyond 64 bits, booleans or strings where integers are expected, and lone UTF-16
 surrogates (``"\\ud800"``) all validate as Python values; Prefect's listings and
 BSON then fail on them later, for everyone. ``storable`` tightens an annotation so
 that such values are a 422 naming the field instead.
@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -39,8 +39,18 @@ def within_int64(number: int) -> int:
     return number
 
 
-# A validator, not Field(ge=, le=): those would replace the field's own bounds.
-StorableInt = Annotated[int, Strict(), AfterValidator(within_int64)]
+def integer_not_bool_or_text(value: Any) -> Any:
+    """Refuse what lax validation would turn into an integer but JSON Schema's
+    ``integer`` does not admit: ``true`` and ``"2"`` (``2.0`` it admits, and so do we)."""
+    if isinstance(value, bool | str | bytes):
+        raise ValueError(f"must be an integer, not {type(value).__name__}")
+    return value
+
+
+# Validators, not Field(ge=, le=): those would replace the field's own bounds.
+StorableInt = Annotated[
+    int, BeforeValidator(integer_not_bool_or_text), AfterValidator(within_int64)
+]
 StorableBool = Annotated[bool, Strict()]
 StorableFloat = Annotated[float, Strict()]  # an int is a float; a bool is not
 StorableStr = Annotated[str, AfterValidator(no_lone_surrogates)]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
+import subprocess
 
 import httpx
 import pytest
@@ -10,6 +13,7 @@ from bson import ObjectId
 
 from pulpo.api.crud import etag, etag_matches
 from pulpo.api.idempotency import fingerprint
+from pulpo.api.jobs import process_gone
 from pulpo.api.patience import is_transient, patiently
 
 
@@ -68,3 +72,13 @@ def test_patiently_tries_a_busy_call_again_and_gives_up_on_others() -> None:
     with pytest.raises(httpx.HTTPStatusError):
         asyncio.run(patiently(call))
     assert answers == ["never"]
+
+
+def test_a_run_process_is_gone_only_when_this_machine_shows_it_ended() -> None:
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    assert process_gone(str(ended.pid))
+    assert process_gone(f"{socket.gethostname()}:{ended.pid}")
+    assert not process_gone(str(os.getpid()))
+    assert not process_gone(f"elsewhere:{ended.pid}")  # cannot be seen from here
+    assert not process_gone(None)

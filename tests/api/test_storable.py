@@ -23,6 +23,8 @@ Stars = create_model(
     [
         {"stars": 6},  # the field's own bound still applies
         {"stars": True},
+        {"stars": "2"},
+        {"stars": 2.5},
         {"stars": 2**64},
         {"title": "long"},
         {"title": "\ud800"},
@@ -42,3 +44,7 @@ def test_ordinary_values_pass_and_the_schema_keeps_the_models_bounds() -> None:
     assert (accepted.stars, accepted.ratio) == (5, 1.0)
     stars = Stars.model_json_schema()["properties"]["stars"]
     assert (stars["minimum"], stars["maximum"]) == (0, 5)
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_says() -> None:
+    assert Stars.model_validate_json('{"stars": 2.0}').stars == 2

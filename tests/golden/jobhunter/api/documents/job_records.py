@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from jobhunter.models import JobRecord
 
-store = DocumentStore(JobRecord)
+store = DocumentStore(JobRecord, "/api/v1/job-records")
 
 # Built from the model when the module loads; type checkers see their bases.
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ else:
     JobRecordQuery = store.schemas.query
     JobRecordPage = store.schemas.page
 
-router = APIRouter(prefix="/api/v1/job-records", tags=["job-records"])
+router = APIRouter(prefix=store.prefix, tags=["job-records"])
 
 
 @router.get("", summary="List JobRecord documents")
