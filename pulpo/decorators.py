@@ -56,6 +56,8 @@ class OperationSpec:
     # (name, resolved annotation, default) per parameter; None when the annotations
     # could not be resolved at decoration time (forward references).
     parameters: tuple[tuple[str, Any, Any], ...] | None = None
+    # The resolved return annotation (Any when there is none), with ``parameters``.
+    returns: Any = Any
     # Fan-out: (parameter, datamodel, field); the parameter gets one item of the
     # datamodel's list field per call, at most ``max_concurrency`` calls at a time.
     map_over: tuple[str, str, str] | None = None
@@ -156,7 +158,7 @@ def operation(
                 f"receives one item",
                 operation=name,
             )
-        parameters = _try_resolve(function)
+        parameters, returns = _try_resolve(function)
         if parameters is not None:
             _check_declared_inputs(name, input_refs, parameters, mapping)
         spec = OperationSpec(
@@ -171,6 +173,7 @@ def operation(
             description=description or inspect.getdoc(function) or "",
             tags=tuple(tags),
             parameters=parameters,
+            returns=returns,
             map_over=mapping,
             max_concurrency=max_concurrency,
         )
@@ -203,11 +206,19 @@ def resolved_parameters(
     Raises:
         Exception: whatever resolving the annotations raises (e.g. NameError).
     """
+    return resolved_signature(function)[0]
+
+
+def resolved_signature(
+    function: Callable[..., Any],
+) -> tuple[tuple[tuple[str, Any, Any], ...], Any]:
+    """:func:`resolved_parameters` and the resolved return annotation (or Any)."""
     hints = typing.get_type_hints(function)
-    return tuple(
+    parameters = tuple(
         (p.name, hints.get(p.name, Any), p.default)
         for p in inspect.signature(function).parameters.values()
     )
+    return parameters, hints.get("return", Any)
 
 
 def wired_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
@@ -230,11 +241,11 @@ def missing_input_message(operation: str, model: str) -> str:
 
 def _try_resolve(
     function: Callable[..., Any],
-) -> tuple[tuple[str, Any, Any], ...] | None:
+) -> tuple[tuple[tuple[str, Any, Any], ...] | None, Any]:
     try:
-        return resolved_parameters(function)
+        return resolved_signature(function)
     except Exception:  # resolved again, and reported, during analysis
-        return None
+        return None, Any
 
 
 def _check_declared_inputs(

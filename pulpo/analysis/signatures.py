@@ -174,10 +174,12 @@ def check_return_annotation(spec: OperationSpec, model: str, cls: type) -> None:
     Raises:
         GraphError: the annotation names another type.
     """
-    try:
-        returns = typing.get_type_hints(spec.function).get("return", Any)
-    except Exception:  # forward references the module cannot resolve: unchecked
-        return
+    returns = spec.returns
+    if spec.parameters is None:  # not resolvable when decorated: try once more
+        try:
+            returns = typing.get_type_hints(spec.function).get("return", Any)
+        except Exception:  # forward references the module cannot resolve: unchecked
+            return
     candidates = (
         typing.get_args(returns)
         if typing.get_origin(returns) in (typing.Union, types.UnionType)
