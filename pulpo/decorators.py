@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import keyword
+import math
 import sys
 import typing
 import unicodedata
@@ -50,6 +51,8 @@ class OperationSpec:
     retries: int = 0
     retry_delay: float = 0.0
     backoff: float = 2.0
+    max_retry_delay: float | None = None
+    retry_jitter: float = 0.0
     timeout: float | None = None
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -65,8 +68,12 @@ class OperationSpec:
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
-        """The wait before each retry: ``retry_delay`` growing by ``backoff``."""
-        return tuple(self.retry_delay * self.backoff**i for i in range(self.retries))
+        """The wait before each retry: ``retry_delay`` growing by ``backoff``, at most
+        ``max_retry_delay``."""
+        cap = math.inf if self.max_retry_delay is None else self.max_retry_delay
+        return tuple(
+            min(self.retry_delay * self.backoff**i, cap) for i in range(self.retries)
+        )
 
 
 @overload
@@ -113,6 +120,8 @@ def operation(
     retries: int = 0,
     retry_delay: float = 0.0,
     backoff: float = 2.0,
+    max_retry_delay: float | None = None,
+    retry_jitter: float = 0.0,
     timeout: float | None = None,
     description: str = "",
     tags: Sequence[str] = (),
@@ -130,6 +139,11 @@ def operation(
         retries: How often a failed run is retried.
         retry_delay: Seconds before the first retry.
         backoff: Factor by which each further retry delay grows.
+        max_retry_delay: The longest wait before a retry, however far backoff has
+            grown it (``None``: no cap).
+        retry_jitter: Spread each wait at random up to ``(1 + retry_jitter)`` times
+            its delay, about the delay on average (Prefect's ``retry_jitter_factor``),
+            so that many failing calls do not retry in step. ``0`` for none.
         timeout: Seconds one attempt may take; ``None`` for no limit.
         description: Shown in ``pulpo inspect`` and in the generated task.
         tags: Prefect tags for the task.
@@ -143,7 +157,9 @@ def operation(
         A decorator that returns the function itself.
     """
     _check_operation_name(name)
-    _check_policy(name, retries, retry_delay, backoff, timeout)
+    _check_policy(
+        name, retries, retry_delay, backoff, timeout, max_retry_delay, retry_jitter
+    )
     input_refs = _normalize_inputs(name, inputs)
     output_ref = _normalize_output(name, outputs)
     mapping = _normalize_map_over(name, map_over, max_concurrency)
@@ -169,6 +185,8 @@ def operation(
             retries=retries,
             retry_delay=float(retry_delay),
             backoff=float(backoff),
+            max_retry_delay=None if max_retry_delay is None else float(max_retry_delay),
+            retry_jitter=float(retry_jitter),
             timeout=None if timeout is None else float(timeout),
             description=description or inspect.getdoc(function) or "",
             tags=tuple(tags),
@@ -340,7 +358,13 @@ def _check_operation_name(name: object) -> None:
 
 
 def _check_policy(
-    name: str, retries: int, retry_delay: float, backoff: float, timeout: float | None
+    name: str,
+    retries: int,
+    retry_delay: float,
+    backoff: float,
+    timeout: float | None,
+    max_retry_delay: float | None,
+    retry_jitter: float,
 ) -> None:
     problems = []
     if not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
@@ -351,6 +375,10 @@ def _check_policy(
         problems.append("backoff must be > 0")
     if timeout is not None and timeout <= 0:
         problems.append("timeout must be > 0 seconds or None")
+    if max_retry_delay is not None and max_retry_delay < 0:
+        problems.append("max_retry_delay must be >= 0 seconds or None")
+    if not 0 <= retry_jitter <= 10:
+        problems.append("retry_jitter must be from 0 to 10 (a factor of the delay)")
     if problems:
         raise DefinitionError(
             f"operation {name!r}: {'; '.join(problems)}", operation=name

@@ -55,6 +55,13 @@ def test_retry_delays_grow_by_backoff() -> None:
     assert operation_spec(a).retry_delays == (0.5, 1.5, 4.5)  # type: ignore[union-attr]
 
 
+def test_retry_delays_stop_at_the_cap() -> None:
+    @operation(name="a", retries=4, retry_delay=0.5, backoff=3, max_retry_delay=2)
+    def a() -> None: ...
+
+    assert operation_spec(a).retry_delays == (0.5, 1.5, 2.0, 2.0)  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(
     "name", ["", "scraping..fetch", "1st.op", "scraping.fetch-all", "a.class"]
 )
@@ -71,6 +78,8 @@ def test_operation_names_must_be_dotted_identifiers(name: str) -> None:
         ({"retry_delay": -1}, "retry_delay"),
         ({"backoff": 0}, "backoff"),
         ({"timeout": 0}, "timeout"),
+        ({"max_retry_delay": -1}, "max_retry_delay"),
+        ({"retry_jitter": -0.1}, "retry_jitter"),
     ],
 )
 def test_policies_are_checked(options: dict, message: str) -> None:

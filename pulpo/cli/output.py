@@ -43,8 +43,10 @@ def inspect_text(data: dict[str, Any]) -> str:
     lines.append("Operations:")
     for op in data["operations"]:
         inputs = ", ".join(op["inputs"]) or "-"
+        policy = _policy(op["policy"])
         lines.append(
             f"  {op['name']}: {inputs} → {op['output'] or '-'}  [{op['flow']}]"
+            + (f"  {policy}" if policy else "")
         )
     lines.append("Flows:")
     for flow in data["flows"]:
@@ -53,6 +55,18 @@ def inspect_text(data: dict[str, Any]) -> str:
             f"  {flow['name']} ({len(flow['operations'])} operations): {params}"
         )
     return "\n".join(lines)
+
+
+def _policy(policy: dict[str, Any]) -> str:
+    """``retries 3 after 1, 2, 4 s ±20 %, timeout 30 s``; empty for the defaults."""
+    parts = []
+    if policy["retries"]:
+        delays = ", ".join(f"{d:g}" for d in policy["retry_delays"])
+        jitter = f" +{policy['retry_jitter']:.0%}" if policy.get("retry_jitter") else ""
+        parts.append(f"retries {policy['retries']} after {delays} s{jitter}")
+    if policy["timeout"] is not None:
+        parts.append(f"timeout {policy['timeout']:g} s")
+    return ", ".join(parts)
 
 
 def _parameter(parameter: dict[str, Any]) -> str:

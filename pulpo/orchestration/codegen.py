@@ -213,6 +213,8 @@ class PrefectCodeGenerator:
                 f"retries={spec.retries}",
                 f"retry_delay_seconds={py_literal(delays)}",
             ]
+            if spec.retry_jitter:
+                options.append(f"retry_jitter_factor={py_literal(spec.retry_jitter)}")
         if spec.timeout is not None:
             options.append(f"timeout_seconds={py_literal(spec.timeout)}")
         if spec.tags:

@@ -50,6 +50,7 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "policy": {
                     "retries": op.spec.retries,
                     "retry_delays": list(op.spec.retry_delays),
+                    "retry_jitter": op.spec.retry_jitter,
                     "timeout": op.spec.timeout,
                 },
                 "tags": list(op.spec.tags),

@@ -69,6 +69,7 @@ def merge(spans: list[Span]) -> Summary:
 
 POLICIES = """
 import asyncio
+import time
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -91,6 +92,24 @@ def bump(path: str) -> int:
 def succeeds(counter: str) -> Count:
     attempts = bump(counter)
     if attempts < 3:
+        raise ConnectionError(f"attempt {attempts} failed")
+    return Count(attempts=attempts)
+
+
+@operation(
+    name="capped.retry",
+    outputs=Count,
+    retries=3,
+    retry_delay=0.3,
+    backoff=10,
+    max_retry_delay=0.6,
+    retry_jitter=0.5,
+)
+def capped(counter: str, stamps: str) -> Count:
+    with open(stamps, "a") as log:
+        log.write(f"{time.time()}\\n")
+    attempts = bump(counter)
+    if attempts < 4:
         raise ConnectionError(f"attempt {attempts} failed")
     return Count(attempts=attempts)
 
@@ -201,6 +220,35 @@ def test_retries_with_backoff_then_success(
     )
     assert result["flaky.succeeds"] == {"attempts": 3}
     assert time.monotonic() - started >= 0.9  # 0.3 s then 0.6 s between attempts
+
+
+def test_retry_delays_stop_growing_at_the_cap_and_carry_jitter(
+    make_project: MakeProject, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Backoff 10 from 0.3 s would wait 0.3, 3 and 30 s; the cap keeps it at 0.6 s."""
+    root = make_project(ops=POLICIES)
+    stamps = tmp_path / "stamps"
+    result = run_json(
+        "capped_flow",
+        "-p",
+        f"counter={tmp_path / 'count'}",
+        "-p",
+        f"stamps={stamps}",
+        cwd=root,
+        env=server_env,
+    )
+    assert result["capped.retry"] == {"attempts": 4}
+    times = [float(line) for line in stamps.read_text().split()]
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert len(gaps) == 3 and all(gap >= 0.1 for gap in gaps), gaps
+    assert max(gaps[1:]) < 2.5, gaps  # 0.6 s × at most 1.5 for jitter, plus Prefect
+    inspect = run_pulpo("inspect", cwd=root, env=server_env)
+    assert (
+        "capped.retry: - → Count  [capped_flow]  retries 3 after 0.3, 0.6, 0.6 s +50%"
+        in (inspect.stdout)
+    )
+    generated = (root / "run_cache" / "orchestration" / "capped_flow.py").read_text()
+    assert "retry_jitter_factor=0.5" in generated
 
 
 def test_an_operation_that_keeps_failing_fails_the_run_naming_it(
