@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import shutil
@@ -239,7 +240,7 @@ def test_retry_delays_stop_growing_at_the_cap_and_carry_jitter(
     )
     assert result["capped.retry"] == {"attempts": 4}
     times = [float(line) for line in stamps.read_text().split()]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(gaps) == 3 and all(gap >= 0.1 for gap in gaps), gaps
     assert max(gaps[1:]) < 2.5, gaps  # 0.6 s × at most 1.5 for jitter, plus Prefect
     inspect = run_pulpo("inspect", cwd=root, env=server_env)
