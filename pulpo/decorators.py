@@ -53,6 +53,8 @@ class OperationSpec:
     backoff: float = 2.0
     max_retry_delay: float | None = None
     retry_jitter: float = 0.0
+    # Only these exception types are retried; empty: any failure is.
+    retry_on: tuple[type[BaseException], ...] = ()
     timeout: float | None = None
     description: str = ""
     tags: tuple[str, ...] = ()
@@ -122,6 +124,7 @@ def operation(
     backoff: float = 2.0,
     max_retry_delay: float | None = None,
     retry_jitter: float = 0.0,
+    retry_on: type[BaseException] | Sequence[type[BaseException]] = (),
     timeout: float | None = None,
     description: str = "",
     tags: Sequence[str] = (),
@@ -144,6 +147,9 @@ def operation(
         retry_jitter: Spread each wait at random up to ``(1 + retry_jitter)`` times
             its delay, about the delay on average (Prefect's ``retry_jitter_factor``),
             so that many failing calls do not retry in step. ``0`` for none.
+        retry_on: Retry only when an attempt raises one of these exception types
+            (module-level classes); any other failure fails the operation at once.
+            Empty: every failure is retried.
         timeout: Seconds one attempt may take; ``None`` for no limit.
         description: Shown in ``pulpo inspect`` and in the generated task.
         tags: Prefect tags for the task.
@@ -160,6 +166,7 @@ def operation(
     _check_policy(
         name, retries, retry_delay, backoff, timeout, max_retry_delay, retry_jitter
     )
+    retry_types = _normalize_retry_on(name, retry_on)
     input_refs = _normalize_inputs(name, inputs)
     output_ref = _normalize_output(name, outputs)
     mapping = _normalize_map_over(name, map_over, max_concurrency)
@@ -187,6 +194,7 @@ def operation(
             backoff=float(backoff),
             max_retry_delay=None if max_retry_delay is None else float(max_retry_delay),
             retry_jitter=float(retry_jitter),
+            retry_on=retry_types,
             timeout=None if timeout is None else float(timeout),
             description=description or inspect.getdoc(function) or "",
             tags=tuple(tags),
@@ -383,6 +391,31 @@ def _check_policy(
         raise DefinitionError(
             f"operation {name!r}: {'; '.join(problems)}", operation=name
         )
+
+
+def _normalize_retry_on(
+    name: str, retry_on: type[BaseException] | Sequence[type[BaseException]]
+) -> tuple[type[BaseException], ...]:
+    types: tuple[Any, ...] = (
+        tuple(retry_on)
+        if isinstance(retry_on, Sequence) and not isinstance(retry_on, str)
+        else (retry_on,)
+    )
+    for kind in types:
+        if not (isinstance(kind, type) and issubclass(kind, BaseException)):
+            raise DefinitionError(
+                f"operation {name!r}: retry_on must list exception classes, got "
+                f"{kind!r}",
+                operation=name,
+            )
+        if "<locals>" in kind.__qualname__:
+            raise DefinitionError(
+                f"operation {name!r}: retry_on class {kind.__qualname__} is defined "
+                f"inside a function; define it at module level so the generated "
+                f"flow can import it",
+                operation=name,
+            )
+    return types
 
 
 def _normalize_inputs(

@@ -80,6 +80,8 @@ def test_operation_names_must_be_dotted_identifiers(name: str) -> None:
         ({"timeout": 0}, "timeout"),
         ({"max_retry_delay": -1}, "max_retry_delay"),
         ({"retry_jitter": -0.1}, "retry_jitter"),
+        ({"retry_on": ValueError("x")}, "retry_on must list exception classes"),
+        ({"retry_on": [int]}, "retry_on must list exception classes"),
     ],
 )
 def test_policies_are_checked(options: dict, message: str) -> None:
@@ -115,3 +117,11 @@ def test_signatures_pulpo_cannot_wire_are_rejected(source: str, message: str) ->
     exec(source, namespace)
     with pytest.raises(DefinitionError, match=message):
         operation(name="op")(namespace["f"])
+
+
+def test_retry_on_needs_a_module_level_exception_class() -> None:
+    class Local(Exception):
+        pass
+
+    with pytest.raises(DefinitionError, match="define it at module level"):
+        operation(name="op", retry_on=Local)

@@ -63,7 +63,9 @@ def _policy(policy: dict[str, Any]) -> str:
     if policy["retries"]:
         delays = ", ".join(f"{d:g}" for d in policy["retry_delays"])
         jitter = f" +{policy['retry_jitter']:.0%}" if policy.get("retry_jitter") else ""
-        parts.append(f"retries {policy['retries']} after {delays} s{jitter}")
+        only = ", ".join(kind.rpartition(".")[2] for kind in policy.get("retry_on", ()))
+        on = f" on {only}" if only else ""
+        parts.append(f"retries {policy['retries']} after {delays} s{jitter}{on}")
     if policy["timeout"] is not None:
         parts.append(f"timeout {policy['timeout']:g} s")
     return ", ".join(parts)

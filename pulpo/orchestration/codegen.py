@@ -215,6 +215,15 @@ class PrefectCodeGenerator:
             ]
             if spec.retry_jitter:
                 options.append(f"retry_jitter_factor={py_literal(spec.retry_jitter)}")
+            if spec.retry_on:
+                condition = imports.name("pulpo.runtime", "RetryOnlyOn")
+                kinds = ", ".join(
+                    kind.__qualname__
+                    if kind.__module__ == "builtins"
+                    else imports.name(kind.__module__, kind.__qualname__)
+                    for kind in spec.retry_on
+                )
+                options.append(f"retry_condition_fn={condition}({kinds})")
         if spec.timeout is not None:
             options.append(f"timeout_seconds={py_literal(spec.timeout)}")
         if spec.tags:

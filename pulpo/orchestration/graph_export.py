@@ -51,6 +51,10 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                     "retries": op.spec.retries,
                     "retry_delays": list(op.spec.retry_delays),
                     "retry_jitter": op.spec.retry_jitter,
+                    "retry_on": [
+                        f"{kind.__module__}.{kind.__qualname__}"
+                        for kind in op.spec.retry_on
+                    ],
                     "timeout": op.spec.timeout,
                 },
                 "tags": list(op.spec.tags),

@@ -5,6 +5,7 @@ Kept small and free of Prefect imports at module level: generated code brings Pr
 
 from pulpo.runtime.database import init_documents
 from pulpo.runtime.outputs import default_of, validate_output
+from pulpo.runtime.retries import RetryOnlyOn
 from pulpo.runtime.script import run_script
 from pulpo.runtime.task_runners import dask_cluster, process_pool
 from pulpo.runtime.tasks import (
@@ -18,6 +19,7 @@ from pulpo.runtime.threads import in_thread
 
 __all__ = [
     "OperationFailed",
+    "RetryOnlyOn",
     "dask_cluster",
     "default_of",
     "gather_limited",

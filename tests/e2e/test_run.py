@@ -115,6 +115,21 @@ def capped(counter: str, stamps: str) -> Count:
     return Count(attempts=attempts)
 
 
+@operation(
+    name="picky.retry",
+    outputs=Count,
+    retries=3,
+    retry_delay=0.1,
+    retry_on=ConnectionError,
+)
+def picky(counter: str, fail_with: str) -> Count:
+    attempts = bump(counter)
+    if attempts < 3:
+        error = {"connection": ConnectionError, "value": ValueError}[fail_with]
+        raise error(f"attempt {attempts} failed")
+    return Count(attempts=attempts)
+
+
 @operation(name="broken.never", retries=1, retry_delay=0.1)
 def never(counter: str) -> None:
     bump(counter)
@@ -250,6 +265,44 @@ def test_retry_delays_stop_growing_at_the_cap_and_carry_jitter(
     )
     generated = (root / "run_cache" / "orchestration" / "capped_flow.py").read_text()
     assert "retry_jitter_factor=0.5" in generated
+
+
+def test_retry_on_retries_only_the_listed_exception_types(
+    make_project: MakeProject, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    root = make_project(ops=POLICIES)
+    retried = tmp_path / "connection"
+    result = run_json(
+        "picky_flow",
+        "-p",
+        f"counter={retried}",
+        "-p",
+        "fail_with=connection",
+        cwd=root,
+        env=server_env,
+    )
+    assert result["picky.retry"] == {"attempts": 3}
+    once = tmp_path / "value"
+    failed = run_pulpo(
+        "prefect",
+        "run",
+        "picky_flow",
+        "-p",
+        f"counter={once}",
+        "-p",
+        "fail_with=value",
+        cwd=root,
+        env=server_env,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert "operation 'picky.retry' failed: ValueError: attempt 1 failed" in (
+        failed.stderr
+    )
+    assert once.read_text() == "1"  # not retried
+    inspect = run_pulpo("inspect", cwd=root, env=server_env).stdout
+    assert "retries 3 after 0.1, 0.2, 0.4 s on ConnectionError" in inspect
+    generated = (root / "run_cache" / "orchestration" / "picky_flow.py").read_text()
+    assert "retry_condition_fn=RetryOnlyOn(ConnectionError)" in generated
 
 
 def test_an_operation_that_keeps_failing_fails_the_run_naming_it(
