@@ -400,8 +400,14 @@ def test_run_submissions_with_idempotency_keys_create_one_run_per_key(
         headers={"Idempotency-Key": "nap-0"},
     )
     assert different.status_code == 422, different.text
-    run = api.run_until_final(run_ids[0])
-    assert run["status"] == "completed" and run["parameters"] == {"seconds": 0.0}
+    first = api.client.get(f"/api/v1/runs/{run_ids[0]}").json()
+    assert first["parameters"] == {"seconds": 0.0}
+    # Sixteen flow processes at once would load the stack the next tests share.
+    for run_id in set(run_ids):
+        assert api.client.post(f"/api/v1/runs/{run_id}/cancel").status_code in (
+            202,
+            409,  # already ended
+        )
 
 
 @pytest.mark.parametrize(
