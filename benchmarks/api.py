@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from example_stack import PULPO, example_copy
+from example_stack import PULPO, example_copy, milliseconds_at
 
 KEY = "benchmark-key"
 
@@ -84,7 +84,7 @@ async def load(
 def report(name: str, elapsed: float, latencies: list[float], failures: int) -> None:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+    p99 = milliseconds_at(ordered, 0.99)
     print(
         f"{name:<46} {len(ordered) / elapsed:8.0f} req/s   p50 {p50:6.1f} ms   "
         f"p99 {p99:6.1f} ms   ({len(ordered)} requests, {failures} not 2xx)"

@@ -41,3 +41,8 @@ def example_copy(**settings: str) -> Iterator[tuple[Path, dict[str, str]]]:
             **settings,
         }
         yield project, env
+
+
+def milliseconds_at(ordered: list[float], fraction: float) -> float:
+    """The latency (seconds in, ms out) below which ``fraction`` of ``ordered`` fall."""
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000

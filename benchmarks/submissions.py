@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
-from example_stack import PULPO, example_copy
+from example_stack import PULPO, example_copy, milliseconds_at
 
 KEY = "benchmark-key"
 
@@ -55,7 +55,7 @@ async def drive(
 def report(name: str, elapsed: float, latencies: list[float], failures: int) -> None:
     ordered = sorted(latencies)
     p50 = statistics.median(ordered) * 1000
-    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000
+    p95 = milliseconds_at(ordered, 0.95)
     print(
         f"{name:<34} {elapsed:6.1f} s for {len(ordered)}   p50 {p50:7.0f} ms   "
         f"p95 {p95:7.0f} ms   ({failures} refused)"

@@ -127,9 +127,10 @@ class DocumentStore:
         if idempotency_key is None:
             answer = await insert()
         else:
+            collection = self.model.get_pymongo_collection()
             answer, replayed = await create_once(
-                self.model.get_pymongo_collection().database,
-                self.model.get_pymongo_collection().name,
+                collection.database,
+                collection.name,
                 idempotency_key,
                 body.model_dump(mode="json", exclude_unset=True),
                 insert,
