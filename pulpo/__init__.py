@@ -14,6 +14,7 @@ from pulpo.errors import (
     ServiceError,
 )
 from pulpo.interface import CLI
+from pulpo.resources import Resource, resource
 
 __all__ = [
     "CLI",
@@ -22,9 +23,11 @@ __all__ = [
     "GraphError",
     "ProjectError",
     "PulpoError",
+    "Resource",
     "RunError",
     "ServiceError",
     "datamodel",
     "operation",
+    "resource",
 ]
 __version__ = "0.1.0"

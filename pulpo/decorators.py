@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from pulpo.errors import DefinitionError
+from pulpo.resources import Resource
 
 DATAMODEL_ATTR = "__pulpo_datamodel__"
 OPERATION_ATTR = "__pulpo_operation__"
@@ -240,11 +241,25 @@ def resolved_signature(
 ) -> tuple[tuple[tuple[str, Any, Any], ...], Any]:
     """:func:`resolved_parameters` and the resolved return annotation (or Any)."""
     hints = typing.get_type_hints(function)
+    extras = typing.get_type_hints(function, include_extras=True)
     parameters = tuple(
-        (p.name, hints.get(p.name, Any), p.default)
+        (
+            p.name,
+            _keep_resource_marker(hints.get(p.name, Any), extras.get(p.name)),
+            p.default,
+        )
         for p in inspect.signature(function).parameters.values()
     )
     return parameters, hints.get("return", Any)
+
+
+def _keep_resource_marker(plain: Any, annotated: Any) -> Any:
+    """``Annotated[T, Resource(...)]`` stays whole; other metadata is dropped."""
+    if typing.get_origin(annotated) is typing.Annotated and any(
+        isinstance(extra, Resource) for extra in annotated.__metadata__
+    ):
+        return annotated
+    return plain
 
 
 def wired_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from pulpo.decorators import (
     DataModelSpec,
@@ -18,6 +20,7 @@ from pulpo.decorators import (
 from pulpo.errors import DefinitionError, ProjectError
 from pulpo.fingerprint import forget_imported
 from pulpo.project import Project
+from pulpo.resources import ResourceSpec, resource_spec
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Definitions:
 
     models: tuple[DataModelSpec, ...]
     operations: tuple[OperationSpec, ...]
+    resources: tuple[ResourceSpec, ...] = ()
 
 
 def discover(project: Project) -> Definitions:
@@ -43,6 +47,7 @@ def discover(project: Project) -> Definitions:
         _import(name, project.root)
     models: dict[int, DataModelSpec] = {}
     operations: dict[int, OperationSpec] = {}
+    resources: dict[int, ResourceSpec] = {}
     for module in _loaded_modules(project.modules):
         for value in list(vars(module).values()):
             model = datamodel_spec(value)
@@ -51,11 +56,17 @@ def discover(project: Project) -> Definitions:
             op = operation_spec(value)
             if op is not None:
                 operations[id(op.function)] = op
+            provider = resource_spec(value)
+            if provider is not None:
+                resources[id(provider.provider)] = provider
     for op in operations.values():
-        _check_importable(op)
+        _check_importable(op.function, f"operation {op.name!r}", op.name)
+    for provider in resources.values():
+        _check_importable(provider.provider, f"resource {provider.name!r}")
     return Definitions(
         models=tuple(sorted(models.values(), key=lambda m: m.name)),
         operations=tuple(sorted(operations.values(), key=lambda o: o.name)),
+        resources=tuple(sorted(resources.values(), key=lambda r: r.name)),
     )
 
 
@@ -117,12 +128,13 @@ def _loaded_modules(names: tuple[str, ...]) -> list[ModuleType]:
     ]
 
 
-def _check_importable(op: OperationSpec) -> None:
-    function = op.function
+def _check_importable(
+    function: Callable[..., Any], what: str, operation: str | None = None
+) -> None:
     module = sys.modules.get(function.__module__)
     if module is None or getattr(module, function.__qualname__, None) is not function:
         raise DefinitionError(
-            f"operation {op.name!r}: {function.__qualname__} must be defined at module "
-            f"level so generated flows can import it",
-            operation=op.name,
+            f"{what}: {function.__qualname__} must be defined at module level so "
+            f"generated flows can import it",
+            operation=operation,
         )

@@ -80,13 +80,16 @@ def _project_modules(project: Project, generated: bool) -> list[ModuleType]:
         str(path) + os.sep
         for path in (installed if generated else {*installed, project.run_cache})
     )
-    return [
-        module
-        for module in list(sys.modules.values())
-        if isinstance(getattr(module, "__file__", None), str)
-        and module.__file__.startswith(root)  # type: ignore[union-attr]
-        and not module.__file__.startswith(excluded)  # type: ignore[union-attr]
-    ]
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if name == "__main__" or not isinstance(path, str):
+            continue
+        # `../venv/bin/pulpo` run inside the project gives an unnormalised path.
+        path = os.path.abspath(path)
+        if path.startswith(root) and not path.startswith(excluded):
+            found.append(module)
+    return found
 
 
 def current_fingerprint(

@@ -466,6 +466,7 @@ class CLI:
             OrchestrationCompiler,
             TaskRunnerConfig,
         )
+        from pulpo.resource_settings import check_resource_settings
 
         started = time.perf_counter()
         definitions = discover(self.project)
@@ -479,9 +480,12 @@ class CLI:
         # keeps the garbage collector from rescanning it for every analysis allocation.
         gc.freeze()
         imported = time.perf_counter()
-        graph = DataFlowAnalyzer(definitions.models, definitions.operations).analyze()
-        analysed = time.perf_counter()
+        graph = DataFlowAnalyzer(
+            definitions.models, definitions.operations, definitions.resources
+        ).analyze()
         settings = self.project.settings
+        check_resource_settings(graph.resources, settings.resources)
+        analysed = time.perf_counter()
         runners = TaskRunnerConfig(settings.task_runner, settings.flow_task_runners)
         orchestration = OrchestrationCompiler(graph, runners).compile()
         _check_task_runner_installed(orchestration)

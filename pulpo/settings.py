@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -65,6 +65,7 @@ EXPECTED = {
     "task_runner": "one of 'threads', 'processes', 'dask'",
     "dask_address": 'a scheduler address such as "tcp://127.0.0.1:8786"',
     "flows": "one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
+    "resources": "one table per resource, e.g. [tool.pulpo.resources.llm]",
     "local_server": "true or false",
     "task_logs": "one of 'info', 'warning'",
     "data_dir": "a directory, relative to the project",
@@ -116,6 +117,8 @@ class Settings(BaseSettings):
     task_runner: TaskRunner = "threads"
     dask_address: str | None = None
     flows: dict[str, FlowSettings] = {}
+    # [tool.pulpo.resources.<name>]: settings of each @resource provider.
+    resources: dict[str, dict[str, Any]] = {}
     local_server: bool = True
     task_logs: TaskLogs = "info"
     data_dir: str = DATA_DIR
@@ -288,7 +291,11 @@ class Settings(BaseSettings):
                 text = ",".join(value)
             elif isinstance(value, dict):
                 text = json.dumps(
-                    {k: v.model_dump() for k, v in value.items()}, sort_keys=True
+                    {
+                        k: v.model_dump() if isinstance(v, BaseModel) else v
+                        for k, v in value.items()
+                    },
+                    sort_keys=True,
                 )
             elif isinstance(value, bool):
                 text = "1" if value else "0"
@@ -342,6 +349,23 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def resource_variable(resource: str, setting: str) -> str:
+    """The environment variable that sets ``setting`` of resource ``resource``."""
+    return f"PULPO_RESOURCE_{resource.upper()}_{setting.upper()}"
+
+
+def resource_values(resource: str, settings: Iterable[str]) -> dict[str, Any]:
+    """The values set for a resource's settings: its ``PULPO_RESOURCE_*`` variables
+    over its ``[tool.pulpo.resources.<name>]`` table (handed down in ``resources``)."""
+    table = Settings.from_environment().resources.get(resource, {})
+    values = {name: table[name] for name in settings if name in table}
+    for name in settings:
+        text = os.environ.get(resource_variable(resource, name))
+        if text is not None:
+            values[name] = text
+    return values
 
 
 def variable(name: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import graphlib
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple, TypeVar
 
@@ -24,6 +24,7 @@ from pulpo.analysis.signatures import (
 )
 from pulpo.decorators import DataModelSpec, OperationSpec
 from pulpo.errors import CycleError, GraphError
+from pulpo.resources import ResourceSpec, resources_by_type
 
 
 class Binding(NamedTuple):
@@ -42,11 +43,16 @@ class Binding(NamedTuple):
 
 
 class OperationNode(NamedTuple):
-    """An operation with its parameters resolved and wired."""
+    """An operation with its parameters resolved and wired.
+
+    ``resources`` pairs each parameter that receives a resource with the resource's
+    name; those parameters are neither wired nor flow parameters.
+    """
 
     spec: OperationSpec
     bindings: tuple[Binding, ...]
     output: str | None
+    resources: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -88,6 +94,9 @@ class DataFlowGraph:
     edges: tuple[Edge, ...]
     order: tuple[str, ...]
     producers: Mapping[str, tuple[str, ...]]
+    resources: Mapping[str, ResourceSpec] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def producers_of(self, model: str) -> tuple[str, ...]:
         """Operations that output ``model``, sorted."""
@@ -110,7 +119,10 @@ class DataFlowAnalyzer:
     """Builds the :class:`DataFlowGraph` of a set of datamodels and operations."""
 
     def __init__(
-        self, models: Sequence[DataModelSpec], operations: Sequence[OperationSpec]
+        self,
+        models: Sequence[DataModelSpec],
+        operations: Sequence[OperationSpec],
+        resources: Sequence[ResourceSpec] = (),
     ) -> None:
         self._models = _index_by_name(
             models,
@@ -124,6 +136,12 @@ class DataFlowAnalyzer:
             "operation",
             "give each operation its own name",
         )
+        self._resources = _index_by_name(
+            resources,
+            lambda r: r.provider,
+            "resource",
+            "pass a distinct name=... to @resource",
+        )
 
     def analyze(self) -> DataFlowGraph:
         """Resolve, wire and check everything.
@@ -134,8 +152,11 @@ class DataFlowAnalyzer:
         """
         classes = {name: spec.cls for name, spec in self._models.items()}
         class_names = {cls: name for name, cls in classes.items()}
+        resource_types = resources_by_type(self._resources)
         parameters = {
-            name: describe_parameters(spec, classes, class_names)
+            name: describe_parameters(
+                spec, classes, class_names, self._resources, resource_types
+            )
             for name, spec in self._operations.items()
         }
         outputs = {
@@ -157,9 +178,15 @@ class DataFlowAnalyzer:
             bindings = tuple(
                 _bind(name, parameter, producers.get(parameter.model or "", []), mapped)
                 for parameter in parameters[name]
+                if parameter.resource is None
             )
             nodes[name] = OperationNode(
-                spec=spec, bindings=bindings, output=outputs[name]
+                spec=spec,
+                bindings=bindings,
+                output=outputs[name],
+                resources=tuple(
+                    (p.name, p.resource) for p in parameters[name] if p.resource
+                ),
             )
             edges.extend(
                 Edge(producer, b.parameter.model or "", name, b.parameter.name)
@@ -175,6 +202,7 @@ class DataFlowAnalyzer:
             producers=MappingProxyType(
                 {m: tuple(p) for m, p in sorted(producers.items())}
             ),
+            resources=MappingProxyType(self._resources),
         )
 
     def build_dependency_graph(self) -> dict[str, list[str]]:
@@ -191,7 +219,7 @@ class DataFlowAnalyzer:
         return list(self.analyze().order)
 
 
-SpecT = TypeVar("SpecT", DataModelSpec, OperationSpec)
+SpecT = TypeVar("SpecT", DataModelSpec, OperationSpec, ResourceSpec)
 
 
 def _index_by_name(

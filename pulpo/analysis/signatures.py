@@ -16,6 +16,7 @@ from pulpo.decorators import (
     wired_model,
 )
 from pulpo.errors import DefinitionError, GraphError, did_you_mean
+from pulpo.resources import ResourceSpec, resource_of, resources_by_type
 
 EMPTY: Any = inspect.Parameter.empty
 _PLAIN = frozenset({str, int, float, bool, bytes, dict, list, Any})  # never datamodels
@@ -27,7 +28,8 @@ class ParameterInfo(NamedTuple):
     ``model`` names the datamodel that annotates it (``X`` or ``list[X]``, then
     ``many`` is true); it is ``None`` for plain parameters. A fan-out parameter
     (``map_over``) has the datamodel it maps over as ``model`` and the list field
-    whose items it receives as ``field``.
+    whose items it receives as ``field``. A parameter that asks for a ``@resource``
+    names it in ``resource``.
     """
 
     name: str
@@ -36,6 +38,7 @@ class ParameterInfo(NamedTuple):
     model: str | None = None
     many: bool = False
     field: str | None = None
+    resource: str | None = None
 
     @property
     def required(self) -> bool:
@@ -46,6 +49,8 @@ def describe_parameters(
     spec: OperationSpec,
     model_names: Mapping[str, type],
     class_names: Mapping[type, str] | None = None,
+    resources: Mapping[str, ResourceSpec] | None = None,
+    resource_types: Mapping[Any, tuple[str, ...]] | None = None,
 ) -> tuple[ParameterInfo, ...]:
     """Classify the parameters of ``spec`` and check them against its declared inputs.
 
@@ -53,6 +58,9 @@ def describe_parameters(
         spec: The operation.
         model_names: Datamodel name to class, for every datamodel of the project.
         class_names: The inverse mapping, when the caller already has it.
+        resources: Resource name to spec, for every resource of the project.
+        resource_types: :func:`resources_by_type` of ``resources``, when the caller
+            already has it.
 
     Raises:
         GraphError: A declared or annotated datamodel is not one of the project's.
@@ -68,7 +76,14 @@ def describe_parameters(
     resolved = _resolve_now(spec) if spec.parameters is None else spec.parameters
     mapped = spec.map_over[0] if spec.map_over else None
     parameters = []
+    resources = resources or {}
+    if resource_types is None:
+        resource_types = resources_by_type(resources)
     for name, annotation, default in resolved:
+        used = resource_of(spec.name, name, annotation, resources, resource_types)
+        if used is not None:
+            parameters.append(ParameterInfo(name, annotation, default, resource=used))
+            continue
         if name == mapped:
             parameters.append(_mapped_parameter(spec, annotation, default, model_names))
             continue

@@ -87,6 +87,7 @@ class FlowView:
     docstring: list[str]
     blocks: list[BlockView]
     upstream_list: str
+    resource_scope: str
     waited: list[str]
     results: list[tuple[str, str]]
 
@@ -237,7 +238,8 @@ class PrefectCodeGenerator:
         ]
         function = imports.name(spec.function.__module__, spec.function.__qualname__)
         arguments = ", ".join(
-            f"{b.parameter.name}={b.parameter.name}" for b in node.bindings
+            [f"{b.parameter.name}={b.parameter.name}" for b in node.bindings]
+            + self._resource_arguments(node, submitted, imports)
         )
         uses_documents = bool(documents) and self._uses_documents(spec.name)
         call_async = self._detector.is_async(spec.function)
@@ -274,6 +276,30 @@ class PrefectCodeGenerator:
             is_async=not submitted,
             init_documents=init,
             body=body,
+        )
+
+    def _resource_arguments(
+        self, node: OperationNode, submitted: bool, imports: Imports
+    ) -> list[str]:
+        """``parameter=<the resource>`` for each parameter that asks for one."""
+        if not node.resources:
+            return []
+        use = "use_resource_in_process" if submitted else "use_resource"
+        opener = f"{'' if submitted else 'await '}{imports.name('pulpo.runtime', use)}"
+        arguments = []
+        for parameter, name in node.resources:
+            provider = self.orchestration.graph.resources[name].provider
+            alias = imports.name(provider.__module__, provider.__qualname__)
+            arguments.append(f"{parameter}={opener}({alias})")
+        return arguments
+
+    def _opens_run_resources(self, flow: FlowDefinition) -> bool:
+        """Whether tasks of ``flow`` open run-scoped resources on its event loop."""
+        graph = self.orchestration.graph
+        return flow.task_runner == "threads" and any(
+            graph.resources[name].scope == "run"
+            for step in flow.steps
+            for _, name in graph.operations[step.operation].resources
         )
 
     def _flow(
@@ -403,6 +429,9 @@ class PrefectCodeGenerator:
             docstring=docstring,
             blocks=blocks,
             upstream_list=upstream_list,
+            resource_scope=imports.name("pulpo.runtime", "run_resources")
+            if self._opens_run_resources(flow)
+            else "",
             waited=[variables[op] for op in members],
             results=[(py_literal(op), variables[op]) for op in sorted(members)],
         )

@@ -5,6 +5,11 @@ Kept small and free of Prefect imports at module level: generated code brings Pr
 
 from pulpo.runtime.database import init_documents
 from pulpo.runtime.outputs import default_of, validate_output
+from pulpo.runtime.resources import (
+    run_resources,
+    use_resource,
+    use_resource_in_process,
+)
 from pulpo.runtime.retries import RetryOnlyOn
 from pulpo.runtime.script import run_script
 from pulpo.runtime.task_runners import dask_cluster, process_pool
@@ -27,8 +32,11 @@ __all__ = [
     "init_documents",
     "process_pool",
     "run_coroutine",
+    "run_resources",
     "run_script",
     "run_submitted",
     "run_task",
+    "use_resource",
+    "use_resource_in_process",
     "validate_output",
 ]

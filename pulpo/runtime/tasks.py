@@ -115,16 +115,21 @@ def run_coroutine(
     Each worker thread keeps one event loop, so clients such as Beanie's are set up
     once per thread and process, not once per call.
     """
-    runner: asyncio.Runner | None = getattr(_THREAD, "runner", None)
-    if runner is None:
-        runner = _THREAD.runner = asyncio.Runner()
 
     async def with_documents() -> R:
         if documents:
             await init_documents(documents)
         return await coroutine
 
-    return runner.run(with_documents())
+    return thread_runner().run(with_documents())
+
+
+def thread_runner() -> asyncio.Runner:
+    """This thread's event loop runner, made on first use and kept."""
+    runner: asyncio.Runner | None = getattr(_THREAD, "runner", None)
+    if runner is None:
+        runner = _THREAD.runner = asyncio.Runner()
+    return runner
 
 
 async def _settled(future: PrefectFuture[Any]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -28,6 +29,7 @@ from prefect.task_runners import (  # noqa: TID253
 )
 
 from pulpo.runtime.forkserver import start_forkserver
+from pulpo.runtime.resources import close_process_resources
 
 _LOCK = threading.Lock()
 _POOLS: dict[int, _SharedPool] = {}
@@ -48,7 +50,7 @@ class _SharedPool:
         self.executor = ProcessPoolExecutor(
             max_workers=max_workers,
             mp_context=context,
-            initializer=_initialize_process_pool_worker,
+            initializer=_start_worker,
             initargs=(self.queue, None, ()),
         )
         atexit.register(self.close)
@@ -70,6 +72,17 @@ class _SharedPool:
             worker.join(5)
         # The executor sees its workers gone and releases its queues.
         self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(*prefect_arguments: Any) -> None:
+    """Prefect's worker set-up, and resources closed when the pool stops the worker."""
+    _initialize_process_pool_worker(*prefect_arguments)
+    signal.signal(signal.SIGTERM, _close_resources_and_exit)
+
+
+def _close_resources_and_exit(signum: int, _frame: object) -> None:
+    close_process_resources()
+    os._exit(128 + signum)
 
 
 def _quiet_interrupts(args: threading.ExceptHookArgs) -> None:
