@@ -44,9 +44,11 @@ def inspect_text(data: dict[str, Any]) -> str:
     for op in data["operations"]:
         inputs = ", ".join(op["inputs"]) or "-"
         policy = _policy(op["policy"])
+        uses = ", ".join(sorted(set(op.get("resources", {}).values())))
         lines.append(
             f"  {op['name']}: {inputs} → {op['output'] or '-'}  [{op['flow']}]"
             + (f"  {policy}" if policy else "")
+            + (f"  uses {uses}" if uses else "")
         )
     lines.append("Flows:")
     for flow in data["flows"]:
@@ -54,6 +56,14 @@ def inspect_text(data: dict[str, Any]) -> str:
         lines.append(
             f"  {flow['name']} ({len(flow['operations'])} operations): {params}"
         )
+    if data.get("resources"):
+        lines.append("Resources:")
+        for item in data["resources"]:
+            used = ", ".join(item["operations"]) or "no operation"
+            lines.append(
+                f"  {item['name']} ({item['scope']} scope, {item['provider']} → "
+                f"{item['provides']}): {used}"
+            )
     return "\n".join(lines)
 
 

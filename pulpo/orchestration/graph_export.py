@@ -58,6 +58,7 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                     "timeout": op.spec.timeout,
                 },
                 "tags": list(op.spec.tags),
+                "resources": {parameter: name for parameter, name in op.resources},
                 "map_over": None
                 if op.spec.map_over is None
                 else {
@@ -90,6 +91,21 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "parameters": [parameter_json(p) for p in flow.parameters],
             }
             for flow in orchestration.flows.values()
+        ],
+        "resources": [
+            {
+                "name": name,
+                "provider": spec.location,
+                "scope": spec.scope,
+                "provides": type_label(spec.provides),
+                "settings": [setting for setting, _, _ in spec.settings],
+                "operations": sorted(
+                    op.name
+                    for op in graph.operations.values()
+                    if any(used == name for _, used in op.resources)
+                ),
+            }
+            for name, spec in graph.resources.items()
         ],
     }
 
@@ -145,6 +161,13 @@ def graph_mermaid(orchestration: Orchestration) -> str:
                 lines.append(
                     f"    {_model_id(model)} -->|{binding.parameter.name}| {_op_id(op.name)}"
                 )
+    for name in graph.resources:
+        lines.append(f'    {_resource_id(name)}{{{{"{name}"}}}}')
+    for op in graph.operations.values():
+        for parameter, name in op.resources:
+            lines.append(
+                f"    {_resource_id(name)} -.->|{parameter}| {_op_id(op.name)}"
+            )
     return render("graph.mmd.j2", lines=lines)
 
 
@@ -168,6 +191,10 @@ def _namespace_lines(
 
 def _op_id(name: str) -> str:
     return f"op_{identifier(name)}"
+
+
+def _resource_id(name: str) -> str:
+    return f"resource_{name}"
 
 
 def _model_id(name: str) -> str:

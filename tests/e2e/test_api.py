@@ -66,6 +66,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             'modules = ["jobhunter.operations"]',
             'modules = ["jobhunter.operations", "jobhunter.chores"]',
         )
+        + '\n[tool.pulpo.resources.greeter]\nsalutation = "ahoy"\n'
     )
     stack = Stack(root)
     up = stack.pulpo("up")
@@ -565,6 +566,18 @@ def prefect_credentials(api: Api) -> tuple[str, str]:
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     user, _, password = f"pulpo:{secret.read_text().strip()}".partition(":")
     return user, password
+
+
+def test_a_flow_with_a_resource_runs_in_the_worker_with_its_settings(
+    api: Api,
+) -> None:
+    components = api.client.get("/openapi.json").json()["components"]["schemas"]
+    run_body = components["GreetFlowRun"]["properties"]["parameters"]
+    parameters = components[run_body["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert set(parameters) == {"name"}  # the resource is no parameter
+    run = api.run_until_final(api.submit("greet_flow", name="ada"))
+    assert run["status"] == "completed", run
+    assert run["result"] == {"greet": {"message": "ahoy ada"}}
 
 
 def test_prefect_refuses_clients_without_the_projects_credentials(api: Api) -> None:
