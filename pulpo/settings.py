@@ -34,6 +34,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from pulpo.database_urls import with_driver
 from pulpo.errors import ProjectError, did_you_mean
 
 # Chosen away from the usual development ports (27017, 4200, 5432, 8000, 8080, 3000).
@@ -171,6 +172,18 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("prefect_database_url")
+    @classmethod
+    def _prefect_driver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return with_driver(value)
+        except ValueError as error:
+            raise Explained(
+                f"prefect_database_url (PULPO_PREFECT_DATABASE_URL) is {error}"
+            ) from None
 
     @field_validator("dask_address")
     @classmethod

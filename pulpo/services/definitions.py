@@ -13,6 +13,7 @@ from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
 from pulpo.project import Project
 from pulpo.secrets import prefect_auth_string
 from pulpo.services.health import http_ok, mongo_ping, worker_online
+from pulpo.services.prefect_database import check_reachable
 from pulpo.settings import Settings
 
 MAX_HEADER_BYTES = 64 * 1024
@@ -42,6 +43,8 @@ class ServiceDefinition:
     start_timeout: float = 120.0
     # Files a killed instance may leave behind that would stop a new one from starting.
     stale_files: tuple[Path, ...] = ()
+    # Checks what the service needs from outside, before it starts; raises ServiceError.
+    preflight: Callable[[], None] | None = None
 
 
 def project_services(
@@ -101,6 +104,9 @@ def project_services(
                 "PREFECT_SERVER_API_AUTH_STRING": prefect_auth_string(project)
             },
             data_dir=project.data_dir / "prefect",
+            preflight=partial(check_reachable, settings.prefect_database_url)
+            if settings.prefect_database_url
+            else None,
         ),
         ServiceDefinition(
             name="worker",

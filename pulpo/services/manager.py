@@ -159,6 +159,8 @@ class ServiceManager:
         if state.stale or state.orphans:
             self.backend.forget(service)
         self._check_port(service)
+        if service.preflight is not None:
+            service.preflight()
         self.backend.start(service)
         self._wait_healthy(service)
 
