@@ -662,7 +662,8 @@ def _cache_options(
     options = [f"cache_policy={policy}({', '.join(arguments)})"]
     if spec.cache_expiration is not None:
         timedelta = imports.name("datetime", "timedelta")
-        seconds = py_literal(spec.cache_expiration)
+        expiration = spec.cache_expiration
+        seconds = py_literal(int(expiration) if expiration.is_integer() else expiration)
         options.append(f"cache_expiration={timedelta}(seconds={seconds})")
     return [*options, "persist_result=True"]
 

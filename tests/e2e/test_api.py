@@ -811,6 +811,17 @@ def test_a_cached_operation_runs_once_until_a_run_asks_to_refresh_it(
     assert after["result"] == refreshed["result"]
     logs = api.stack.pulpo("logs", "worker", "-n", "1000").stdout
     assert "operation 'tally': result from the cache" in logs
+    by_cli = api.stack.pulpo(
+        "prefect",
+        "run",
+        "tally_flow",
+        "--deployment",
+        "--refresh-cache",
+        "-p",
+        f"tag={tag}",
+    )
+    assert by_cli.returncode == 0, by_cli.stderr[-2000:]
+    assert count() == 3
 
 
 def test_cancel_a_running_run(api: Api) -> None:
