@@ -16,7 +16,7 @@ never touches it; `pulpo clean --data` deletes it after listing it and asking.
 
 - `db/`: the database of pulpo's own `db` service (nx-27017, SQLite files).
 - `prefect/`: Prefect's home: its database of flow runs, deployments and logs.
-- `results/`: flow results Prefect persisted.
+- `results/`: flow results Prefect persisted, and cached operation results.
 - `secrets/api_key`: the API key `pulpo up` created (`pulpo api key` prints it).
 
 Back up with the services stopped (`pulpo down`), e.g. `tar czf backup.tgz .pulpo`.

@@ -14,6 +14,7 @@ import typing
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar, overload
 
 from pydantic import BaseModel
@@ -68,6 +69,10 @@ class OperationSpec:
     # datamodel's list field per call, at most ``max_concurrency`` calls at a time.
     map_over: tuple[str, str, str] | None = None
     max_concurrency: int | None = None
+    # Reuse a result for the same inputs and function source, for at most
+    # ``cache_expiration`` seconds (None: until the inputs or the source change).
+    cache: bool = False
+    cache_expiration: float | None = None
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -131,6 +136,8 @@ def operation(
     tags: Sequence[str] = (),
     map_over: Mapping[str, str] | None = None,
     max_concurrency: int | None = None,
+    cache: bool = False,
+    cache_expiration: float | timedelta | None = None,
 ) -> Callable[[FuncT], FuncT]:
     """Declare a function as a step of the project's data flow.
 
@@ -159,6 +166,11 @@ def operation(
             ``posting``; the output is the list of results, in item order.
         max_concurrency: With ``map_over``: how many calls may run at once
             (``None``: all).
+        cache: Reuse the result of an earlier call with the same inputs (and the
+            same source of the function) instead of calling it again, also across
+            flow runs; the results are stored in Prefect's result storage.
+        cache_expiration: With ``cache``: how long a result is reused, in seconds
+            or as a ``timedelta`` (``None``: until the inputs or the source change).
 
     Returns:
         A decorator that returns the function itself.
@@ -171,6 +183,7 @@ def operation(
     input_refs = _normalize_inputs(name, inputs)
     output_ref = _normalize_output(name, outputs)
     mapping = _normalize_map_over(name, map_over, max_concurrency)
+    expiration = _normalize_cache(name, cache, cache_expiration)
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
@@ -203,6 +216,8 @@ def operation(
             returns=returns,
             map_over=mapping,
             max_concurrency=max_concurrency,
+            cache=cache,
+            cache_expiration=expiration,
         )
         setattr(function, OPERATION_ATTR, spec)
         return function
@@ -406,6 +421,40 @@ def _check_policy(
         raise DefinitionError(
             f"operation {name!r}: {'; '.join(problems)}", operation=name
         )
+
+
+def _normalize_cache(
+    name: str, cache: object, expiration: float | timedelta | None
+) -> float | None:
+    """``cache_expiration`` in seconds; both options checked."""
+    if not isinstance(cache, bool):
+        raise DefinitionError(
+            f"operation {name!r}: cache must be True or False, got {cache!r}; set "
+            f"the expiry with cache_expiration=seconds",
+            operation=name,
+        )
+    if expiration is None:
+        return None
+    if not cache:
+        raise DefinitionError(
+            f"operation {name!r}: cache_expiration is set but cache is off; add "
+            f"cache=True or remove cache_expiration",
+            operation=name,
+        )
+    seconds = (
+        expiration.total_seconds() if isinstance(expiration, timedelta) else expiration
+    )
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 0 < seconds < math.inf
+    ):
+        raise DefinitionError(
+            f"operation {name!r}: cache_expiration must be a positive number of "
+            f"seconds or a timedelta, got {expiration!r}",
+            operation=name,
+        )
+    return float(seconds)
 
 
 def _normalize_retry_on(

@@ -69,7 +69,21 @@ def deploy_entrypoints(
     return names
 
 
-def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None) -> Any:
+REFRESH_CACHE = "PREFECT_TASKS_REFRESH_CACHE"
+
+
+def job_variables(refresh_cache: bool) -> dict[str, Any]:
+    """The worker's job variables of one run: with ``refresh_cache`` its process runs
+    every cached operation again (Prefect's setting, in that run's environment only)."""
+    return {"env": {REFRESH_CACHE: "true"}} if refresh_cache else {}
+
+
+def run_deployment(
+    flow: str,
+    parameters: dict[str, Any],
+    timeout: float | None,
+    refresh_cache: bool = False,
+) -> Any:
     """Submit a run of ``flow``'s deployment, wait for the worker, return the result.
 
     Raises:
@@ -81,7 +95,10 @@ def run_deployment(flow: str, parameters: dict[str, Any], timeout: float | None)
 
     try:
         flow_run: Any = submit(
-            f"{flow}/{DEPLOYMENT}", parameters=parameters, timeout=timeout
+            f"{flow}/{DEPLOYMENT}",
+            parameters=parameters,
+            timeout=timeout,
+            job_variables=job_variables(refresh_cache) or None,
         )
     except ObjectNotFound:
         raise RunError(

@@ -228,6 +228,7 @@ class CLI:
         timeout: float | None = None,
         ephemeral: bool = False,
         quiet_tasks: bool = False,
+        refresh_cache: bool = False,
     ) -> Any:
         """Run ``flow`` with ``name=value`` params and return its result.
 
@@ -240,7 +241,8 @@ class CLI:
         ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits at most ``timeout``
         seconds (the run goes on); without it the run fails after ``timeout`` seconds.
         ``quiet_tasks`` drops Prefect's INFO lines per task, as ``task_logs =
-        "warning"`` does.
+        "warning"`` does. ``refresh_cache`` runs every cached operation again and
+        stores its new result.
 
         Raises:
             RunError: an unknown flow, bad parameters, or the flow failed.
@@ -264,7 +266,9 @@ class CLI:
         bind(flow, target.parameters, raw)  # names and required ones, before any start
         services = use_running_services(self.project)
         if deployment:
-            return self._run_deployment(target, raw, services.uses_server, timeout)
+            return self._run_deployment(
+                target, raw, services.uses_server, timeout, refresh_cache
+            )
         needing = flows_needing_database(flows, flow, using_documents)
         if needing and services.settings.mongodb_url is None:
             raise RunError.needs_database(flow, needing)
@@ -280,7 +284,7 @@ class CLI:
                     f"started the project's Prefect server at "
                     f"{self.services.service('prefect').address} (pulpo down stops it)"
                 )
-            return run_flow(generated, parameters, timeout)
+            return run_flow(generated, parameters, timeout, refresh_cache)
 
     def deploy(self, flows: Sequence[str] = ()) -> list[str]:
         """Register a deployment per flow (all flows when none are named)."""
@@ -419,6 +423,7 @@ class CLI:
         raw: dict[str, str],
         uses_server: bool,
         timeout: float | None,
+        refresh_cache: bool = False,
     ) -> Any:
         from pydantic_core import to_jsonable_python
 
@@ -433,7 +438,9 @@ class CLI:
         self._ensure_data_dir()
         generated = _load_flow(self.project, target)
         parameters = bind(target.name, target.typed(generated), raw)
-        return run_deployment(target.name, to_jsonable_python(parameters), timeout)
+        return run_deployment(
+            target.name, to_jsonable_python(parameters), timeout, refresh_cache
+        )
 
     def _use_local_prefect(self, ephemeral: bool) -> bool:
         """Point this process at the project's Prefect server, to be started for a run.

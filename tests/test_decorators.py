@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from pydantic import BaseModel
 
@@ -82,11 +84,45 @@ def test_operation_names_must_be_dotted_identifiers(name: str) -> None:
         ({"retry_jitter": -0.1}, "retry_jitter"),
         ({"retry_on": ValueError("x")}, "retry_on must list exception classes"),
         ({"retry_on": [int]}, "retry_on must list exception classes"),
+        ({"cache": "yes"}, "cache must be True or False"),
+        ({"cache_expiration": 60}, "cache_expiration is set but cache is off"),
+        ({"cache": True, "cache_expiration": 0}, "cache_expiration must be a positive"),
+        ({"cache": True, "cache_expiration": "1h"}, "cache_expiration must be a pos"),
+        (
+            {"cache": True, "cache_expiration": timedelta(seconds=-1)},
+            "cache_expiration must be a positive",
+        ),
     ],
 )
 def test_policies_are_checked(options: dict, message: str) -> None:
     with pytest.raises(DefinitionError, match=message):
         operation(name="op", **options)
+
+
+def test_cache_is_off_by_default_and_its_expiry_is_kept_in_seconds() -> None:
+    @operation(name="plain")
+    def plain() -> None: ...
+
+    @operation(name="kept", cache=True)
+    def kept() -> None: ...
+
+    @operation(name="hourly", cache=True, cache_expiration=timedelta(hours=1))
+    def hourly() -> None: ...
+
+    specs = [operation_spec(f) for f in (plain, kept, hourly)]
+    assert [(s.cache, s.cache_expiration) for s in specs if s] == [
+        (False, None),
+        (True, None),
+        (True, 3600.0),
+    ]
+
+
+def test_a_bad_cache_option_names_the_operation() -> None:
+    with pytest.raises(DefinitionError) as raised:
+        operation(name="topics.enrich", cache_expiration=60)
+    assert raised.value.operation == "topics.enrich"
+    assert "operation 'topics.enrich'" in str(raised.value)
+    assert "add cache=True" in str(raised.value)
 
 
 def test_inputs_must_be_models_or_names() -> None:

@@ -20,7 +20,6 @@ from uuid import UUID, uuid4
 
 import httpx
 from fastapi import APIRouter, Depends, Query, Request, status
-from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
 from pulpo.api.errors import ERROR_RESPONSES, ApiError
@@ -35,6 +34,7 @@ from pulpo.api.runs import (
     Run,
     RunDetail,
     RunList,
+    RunRequest,
     RunSubmitted,
     Status,
     WorkerInfo,
@@ -42,7 +42,7 @@ from pulpo.api.runs import (
     run_view,
 )
 from pulpo.api.unreadable_runs import runs_around_unreadable
-from pulpo.deployments import DEPLOYMENT
+from pulpo.deployments import DEPLOYMENT, job_variables
 from pulpo.errors import did_you_mean
 
 logger = logging.getLogger("pulpo.api")
@@ -135,15 +135,19 @@ class JobService:
             await self._client.__aexit__(None, None, None)
 
     async def submit(
-        self, flow: str, parameters: BaseModel, idempotency_key: str | None = None
+        self, flow: str, request: RunRequest, idempotency_key: str | None = None
     ) -> RunSubmitted:
         """Create a run of ``flow``'s deployment; the worker picks it up.
 
         A second submission with the same ``idempotency_key`` gets the first one's
-        run (422 if its parameters differ).
+        run (422 if its parameters differ). With ``refresh_cache`` in the request the
+        run's cached operations run again; its parameters stay the flow's own.
         """
-        values = parameters.model_dump(mode="json", exclude_unset=True)
-        return await self._create(flow, values, [API_TAG], None, idempotency_key)
+        values = request.parameters.model_dump(mode="json", exclude_unset=True)
+        variables = job_variables(request.refresh_cache)
+        return await self._create(
+            flow, values, [API_TAG], None, idempotency_key, variables
+        )
 
     async def run(self, run_id: UUID) -> RunDetail:
         """One run with its result once completed; 404 for other projects' runs."""
@@ -178,7 +182,12 @@ class JobService:
             )
         tags = [API_TAG, f"{RETRY_TAG}{run_id}"]
         return await self._create(
-            view.flow, view.parameters, tags, run_id, idempotency_key
+            view.flow,
+            view.parameters,
+            tags,
+            run_id,
+            idempotency_key,
+            dict(flow_run.job_variables or {}),  # a refreshing run retries as one
         )
 
     async def cancel(self, run_id: UUID) -> Run:
@@ -316,12 +325,15 @@ class JobService:
         tags: list[str],
         retry_of: UUID | None,
         idempotency_key: str | None,
+        variables: dict[str, Any] | None = None,
     ) -> RunSubmitted:
         from prefect.exceptions import ObjectNotFound
 
         # Prefect keeps one run per flow and key. Without the client's key, a fresh
         # one still makes it safe to send the request again while the server is busy.
-        request = fingerprint([retry_of, parameters])
+        request = fingerprint(
+            [retry_of, parameters, variables] if variables else [retry_of, parameters]
+        )
         key = (
             f"pulpo-api:{'retry' if retry_of else 'submit'}:{idempotency_key}"
             if idempotency_key is not None
@@ -342,6 +354,7 @@ class JobService:
                             parameters=parameters,
                             tags=[*tags, f"{REQUEST_TAG}{request}"],
                             idempotency_key=key,
+                            job_variables=variables or None,
                         )
                     )
                 break

@@ -145,6 +145,11 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parameters: BaseModel
+    refresh_cache: bool = Field(
+        default=False,
+        description="Run the flow's cached operations again and store their new "
+        "results instead of reusing earlier ones.",
+    )
 
 
 def run_request(flow: Any) -> type[RunRequest]:

@@ -165,6 +165,13 @@ def prefect_run(
             "--quiet-tasks", help="Leave out Prefect's INFO lines for each task run."
         ),
     ] = False,
+    refresh_cache: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-cache",
+            help="Run cached operations again and store their new results.",
+        ),
+    ] = False,
 ) -> None:
     """Run FLOW (building first if the code changed) and print its result as JSON.
 
@@ -183,6 +190,7 @@ def prefect_run(
                 timeout=timeout,
                 ephemeral=ephemeral,
                 quiet_tasks=quiet_tasks,
+                refresh_cache=refresh_cache,
             )
     except KeyboardInterrupt:
         _notice(

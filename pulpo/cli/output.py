@@ -78,6 +78,12 @@ def _policy(policy: dict[str, Any]) -> str:
         parts.append(f"retries {policy['retries']} after {delays} s{jitter}{on}")
     if policy["timeout"] is not None:
         parts.append(f"timeout {policy['timeout']:g} s")
+    if policy.get("cache"):
+        expiration = policy["cache"]["expiration"]
+        kept = (
+            "no expiry" if expiration is None else f"expires after {_span(expiration)}"
+        )
+        parts.append(f"cache: {policy['cache']['key']}, {kept}")
     return ", ".join(parts)
 
 
@@ -133,6 +139,14 @@ def _size(count: int) -> str:
             return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+def _span(seconds: float) -> str:
+    """``1 h``, ``90 min``, ``2.5 s``: a configured length of time."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
 
 
 def _duration(seconds: float | None) -> str:

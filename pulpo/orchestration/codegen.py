@@ -229,9 +229,7 @@ class PrefectCodeGenerator:
             options.append(f"timeout_seconds={py_literal(spec.timeout)}")
         if spec.tags:
             options.append(f"tags={py_literal(sorted(spec.tags))}")
-        options.append(
-            f"cache_policy={imports.name('prefect.cache_policies', 'NO_CACHE')}"
-        )
+        options += _cache_options(node, self.orchestration, imports, types)
         parameters = [
             f"{b.parameter.name}: {types.render(b.parameter.annotation)}"
             for b in node.bindings
@@ -672,6 +670,31 @@ def _return_annotation(function: Callable[..., Any]) -> Any:
         return typing.get_type_hints(function).get("return", Any)
     except Exception:  # unresolvable annotations: the task is typed Any
         return Any
+
+
+def _cache_options(
+    node: OperationNode,
+    orchestration: Orchestration,
+    imports: Imports,
+    types: TypeRenderer,
+) -> list[str]:
+    """Prefect's cache options: none (``NO_CACHE``), or a key from the inputs and the
+    operation's source, an expiry, and a persisted result to reuse."""
+    spec = node.spec
+    if not spec.cache:
+        return [f"cache_policy={imports.name('prefect.cache_policies', 'NO_CACHE')}"]
+    policy = imports.name("pulpo.runtime.caching", "operation_cache")
+    function = imports.name(spec.function.__module__, spec.function.__qualname__)
+    arguments = [py_literal(spec.name), function]
+    if node.output is not None:
+        arguments.append(types.render(orchestration.graph.models[node.output].cls))
+    options = [f"cache_policy={policy}({', '.join(arguments)})"]
+    if spec.cache_expiration is not None:
+        timedelta = imports.name("datetime", "timedelta")
+        expiration = spec.cache_expiration
+        seconds = py_literal(int(expiration) if expiration.is_integer() else expiration)
+        options.append(f"cache_expiration={timedelta}(seconds={seconds})")
+    return [*options, "persist_result=True"]
 
 
 def _pascal(name: str) -> str:

@@ -56,6 +56,12 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                         for kind in op.spec.retry_on
                     ],
                     "timeout": op.spec.timeout,
+                    "cache": {
+                        "key": "inputs+source",
+                        "expiration": op.spec.cache_expiration,
+                    }
+                    if op.spec.cache
+                    else None,
                 },
                 "tags": list(op.spec.tags),
                 "resources": {parameter: name for parameter, name in op.resources},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import typing
@@ -26,9 +27,16 @@ def slots_of(flow: Any) -> list[ParameterSlot]:
 
 
 def run_flow(
-    flow: Any, parameters: dict[str, Any], timeout: float | None = None
+    flow: Any,
+    parameters: dict[str, Any],
+    timeout: float | None = None,
+    refresh_cache: bool = False,
 ) -> Any:
     """Validate ``parameters`` against ``flow``, run it and return its result.
+
+    With ``refresh_cache`` every cached operation runs again and stores its new
+    result (Prefect's ``PREFECT_TASKS_REFRESH_CACHE``, for this run only; task runner
+    processes receive it with the run's settings).
 
     Raises:
         RunError: parameters of the wrong type, the flow failed, or it ran longer
@@ -46,9 +54,17 @@ def run_flow(
         ) from None
     if timeout is not None:
         flow = flow.with_options(timeout_seconds=timeout)
+    from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
+
+    settings = (
+        temporary_settings({PREFECT_TASKS_REFRESH_CACHE: True})
+        if refresh_cache
+        else contextlib.nullcontext()
+    )
     try:
         try:
-            return asyncio.run(flow(**parameters))
+            with settings:
+                return asyncio.run(flow(**parameters))
         except BaseException:
             _flush_prefect_events()  # so that its lines come before the command's error
             raise

@@ -14,7 +14,7 @@ import logging
 import pickle
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from pulpo.errors import RunError
 from pulpo.runtime.database import init_documents
@@ -64,7 +64,12 @@ async def run_task(
 ) -> R:
     """Run an async Prefect task in this flow run and return its result."""
     try:
-        return await task(*args, **kwargs)
+        if not _caches(task):
+            return await task(*args, **kwargs)
+        # Only the state tells whether the result came from the cache.
+        state = await cast(Any, task)(*args, return_state=True, **kwargs)
+        _note_cache_hit(task, state)
+        return cast(R, await state.aresult())
     except OperationFailed:
         raise
     except Exception as error:
@@ -76,7 +81,10 @@ async def run_submitted(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) 
     try:
         future = task.submit(*args, **kwargs)
         await _settled(future)
-        return future.result()
+        result = future.result()
+        if _caches(task):
+            _note_cache_hit(task, future.state)  # final: read without a request
+        return result
     except OperationFailed:
         raise
     except Exception as error:
@@ -146,6 +154,31 @@ async def _settled(future: PrefectFuture[Any]) -> None:
 
     future.add_done_callback(wake)
     await done
+
+
+def _caches(task: Task[Any, Any]) -> bool:
+    # By name: pulpo.runtime.caching imports Prefect, which this module must not.
+    return type(task.cache_policy).__name__ == "OperationCache"
+
+
+def _note_cache_hit(task: Task[Any, Any], state: Any) -> None:
+    """Say in the flow run's log (kept by ``task_logs = "warning"``, shown in the
+    console and in Prefect's UI) that an operation's result came from the cache."""
+    if getattr(state, "name", None) != "Cached":
+        return
+    from prefect.logging import get_run_logger
+
+    expiration = getattr(getattr(state.data, "metadata", None), "expiration", None)
+    until = (
+        f", kept until {expiration:%Y-%m-%d %H:%M:%S %Z}"
+        if expiration is not None
+        else ""
+    )
+    get_run_logger().info(
+        "operation %r: result from the cache%s (--refresh-cache runs it again)",
+        task.name,
+        until,
+    )
 
 
 def _describe(error: BaseException) -> str:

@@ -793,6 +793,50 @@ def test_completed_runs_cannot_be_retried_or_cancelled(api: Api) -> None:
     assert api.client.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409
 
 
+def test_a_cached_operation_runs_once_until_a_run_asks_to_refresh_it(
+    api: Api,
+) -> None:
+    """Runs by the worker share the cache; `refresh_cache` in the body runs the
+    operation again (the run's parameters stay the flow's)."""
+    tag = f"tag{time.time_ns()}"
+    calls = api.stack.root / "jobhunter" / "tally_calls.txt"
+
+    def count() -> int:
+        return calls.read_text().split().count(tag) if calls.exists() else 0
+
+    first = api.run_until_final(api.submit("tally_flow", tag=tag))
+    second = api.run_until_final(api.submit("tally_flow", tag=tag))
+    assert first["status"] == second["status"] == "completed", (first, second)
+    assert count() == 1
+    assert second["result"] == first["result"]
+    response = api.client.post(
+        "/api/v1/flows/tally_flow/runs",
+        json={"parameters": {"tag": tag}, "refresh_cache": True},
+    )
+    assert response.status_code == 202, response.text
+    refreshed = api.run_until_final(response.json()["run_id"])
+    assert refreshed["status"] == "completed", refreshed
+    assert refreshed["parameters"] == {"tag": tag}
+    assert count() == 2
+    assert refreshed["result"] != first["result"]
+    after = api.run_until_final(api.submit("tally_flow", tag=tag))
+    assert count() == 2
+    assert after["result"] == refreshed["result"]
+    logs = api.stack.pulpo("logs", "worker", "-n", "1000").stdout
+    assert "operation 'tally': result from the cache" in logs
+    by_cli = api.stack.pulpo(
+        "prefect",
+        "run",
+        "tally_flow",
+        "--deployment",
+        "--refresh-cache",
+        "-p",
+        f"tag={tag}",
+    )
+    assert by_cli.returncode == 0, by_cli.stderr[-2000:]
+    assert count() == 3
+
+
 def test_cancel_a_running_run(api: Api) -> None:
     run_id = api.submit("nap_flow", seconds=120)
     deadline = time.monotonic() + 60

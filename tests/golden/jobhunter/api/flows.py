@@ -62,7 +62,7 @@ async def run_healthcheck_flow(
     request: HealthcheckFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run the standalone operation `healthcheck`."""
-    return await jobs.submit("healthcheck_flow", request.parameters, idempotency_key)
+    return await jobs.submit("healthcheck_flow", request, idempotency_key)
 
 
 @router.post(
@@ -74,7 +74,7 @@ async def run_parsing_flow(
     request: ParsingFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `parsing`."""
-    return await jobs.submit("parsing_flow", request.parameters, idempotency_key)
+    return await jobs.submit("parsing_flow", request, idempotency_key)
 
 
 @router.post(
@@ -86,7 +86,7 @@ async def run_parsing_skills_flow(
     request: ParsingSkillsFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `parsing.skills`."""
-    return await jobs.submit("parsing_skills_flow", request.parameters, idempotency_key)
+    return await jobs.submit("parsing_skills_flow", request, idempotency_key)
 
 
 @router.post(
@@ -98,7 +98,7 @@ async def run_scraping_flow(
     request: ScrapingFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `scraping`."""
-    return await jobs.submit("scraping_flow", request.parameters, idempotency_key)
+    return await jobs.submit("scraping_flow", request, idempotency_key)
 
 
 @router.post(
@@ -110,9 +110,7 @@ async def run_scraping_linkedin_flow(
     request: ScrapingLinkedinFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `scraping.linkedin`."""
-    return await jobs.submit(
-        "scraping_linkedin_flow", request.parameters, idempotency_key
-    )
+    return await jobs.submit("scraping_linkedin_flow", request, idempotency_key)
 
 
 @router.post(
@@ -126,9 +124,7 @@ async def run_scraping_stepstone_flow(
     idempotency_key: IdempotencyKey = None,
 ) -> RunSubmitted:
     """Run every operation under `scraping.stepstone`."""
-    return await jobs.submit(
-        "scraping_stepstone_flow", request.parameters, idempotency_key
-    )
+    return await jobs.submit("scraping_stepstone_flow", request, idempotency_key)
 
 
 @router.post(
@@ -140,4 +136,4 @@ async def run_storage_flow(
     request: StorageFlowRun, jobs: Jobs, idempotency_key: IdempotencyKey = None
 ) -> RunSubmitted:
     """Run every operation under `storage`."""
-    return await jobs.submit("storage_flow", request.parameters, idempotency_key)
+    return await jobs.submit("storage_flow", request, idempotency_key)
