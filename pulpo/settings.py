@@ -55,6 +55,9 @@ EXPECTED = {
     "api_host": "a host name or address to serve the API on",
     "auth": "'key' (every /api/v1 request needs an API key) or 'none'",
     "run_concurrency": "a whole number of flow runs from 1 to 1000",
+    "workers": "a whole number of workers from 1 to 32",
+    "worker_limit": "a whole number of flow runs per worker from 1 to 1000",
+    "worker_poll_seconds": "seconds between a worker's polls, above 0 and at most 300",
     "db_port": "a port number from 1024 to 65535",
     "prefect_port": "a port number from 1024 to 65535",
     "api_port": "a port number from 1024 to 65535",
@@ -105,6 +108,9 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     auth: Literal["key", "none"] = "key"
     run_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
+    workers: Annotated[int, Field(ge=1, le=32)] = 1
+    worker_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
+    worker_poll_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0
     db_port: Port = DEFAULT_DB_PORT
     prefect_port: Port = DEFAULT_PREFECT_PORT
     api_port: Port = DEFAULT_API_PORT
@@ -167,7 +173,11 @@ class Settings(BaseSettings):
         return value
 
     @field_validator(
-        "mongodb_url", "prefect_database_url", "dask_address", mode="before"
+        "mongodb_url",
+        "prefect_database_url",
+        "dask_address",
+        "worker_limit",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -45,6 +45,10 @@ class ServiceDefinition:
     stale_files: tuple[Path, ...] = ()
     # Checks what the service needs from outside, before it starts; raises ServiceError.
     preflight: Callable[[], None] | None = None
+    # Environment values the user's own environment overrides (``env`` is pulpo's own).
+    defaults: Mapping[str, str] = field(default_factory=dict)
+    # Services started, stopped and restarted together by the group's name (workers).
+    group: str | None = None
 
 
 def project_services(
@@ -108,37 +112,7 @@ def project_services(
             if settings.prefect_database_url
             else None,
         ),
-        ServiceDefinition(
-            name="worker",
-            description=f"Prefect process worker for pool {settings.work_pool!r}",
-            command=(
-                prefect,
-                "worker",
-                "start",
-                "--pool",
-                settings.work_pool,
-                "--type",
-                "process",
-            ),
-            health=partial(
-                worker_online,
-                settings.prefect_api_url,
-                settings.work_pool,
-                lambda: prefect_auth_string(project),
-            ),
-            address=f"pool {settings.work_pool}",
-            depends_on=("db", "prefect"),
-            env={
-                **prefect_env,
-                "PREFECT_API_URL": settings.prefect_api_url,
-                "PREFECT_WORKER_QUERY_SECONDS": "1",
-                "PREFECT_WORKER_PREFETCH_SECONDS": "2",
-                # The server calls a worker offline after three missed heartbeats.
-                "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
-                **handed_down(settings),
-            },
-            secret_env=partial(prefect_client_auth, project),
-        ),
+        *worker_services(project, settings, prefect_env),
         ServiceDefinition(
             name="api",
             description="pulpo's HTTP API (run_cache/api, under uvicorn)",
@@ -185,6 +159,68 @@ def project_services(
         ),
     ]
     return {service.name: service for service in services}
+
+
+def worker_services(
+    project: Project, settings: Settings, prefect_env: Mapping[str, str]
+) -> list[ServiceDefinition]:
+    """``workers`` Prefect process workers of the pool: ``worker``, ``worker-2``, …"""
+    prefect = str(Path(sys.executable).with_name("prefect"))
+    services = []
+    for number in range(1, settings.workers + 1):
+        name = "worker" if number == 1 else f"worker-{number}"
+        prefect_name = f"{settings.work_pool}-{name}"
+        limit = (
+            ()
+            if settings.worker_limit is None
+            else ("--limit", str(settings.worker_limit))
+        )
+        services.append(
+            ServiceDefinition(
+                name=name,
+                description=f"Prefect process worker for pool {settings.work_pool!r}",
+                command=(
+                    prefect,
+                    "worker",
+                    "start",
+                    "--pool",
+                    settings.work_pool,
+                    "--type",
+                    "process",
+                    "--name",
+                    prefect_name,
+                    *limit,
+                ),  # fmt: skip
+                health=partial(
+                    worker_online,
+                    settings.prefect_api_url,
+                    settings.work_pool,
+                    lambda: prefect_auth_string(project),
+                    prefect_name,
+                ),
+                address=f"pool {settings.work_pool}"
+                + (
+                    ""
+                    if settings.worker_limit is None
+                    else f", {settings.worker_limit} at once"
+                ),
+                depends_on=("db", "prefect"),
+                env={
+                    **prefect_env,
+                    "PREFECT_API_URL": settings.prefect_api_url,
+                    **handed_down(settings),
+                },
+                defaults={
+                    "PREFECT_WORKER_QUERY_SECONDS": f"{settings.worker_poll_seconds:g}",
+                    "PREFECT_WORKER_PREFETCH_SECONDS": "2",
+                    # The server calls a worker offline after three missed heartbeats.
+                    "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
+                },
+                secret_env=partial(prefect_client_auth, project),
+                group="worker",
+            )
+        )
+    return services
 
 
 def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:

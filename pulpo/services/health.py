@@ -40,9 +40,13 @@ def mongo_ping(url: str, timeout_ms: int = 1500) -> bool:
 
 
 def worker_online(
-    api_url: str, pool: str, auth_string: Callable[[], str] | None = None
+    api_url: str,
+    pool: str,
+    auth_string: Callable[[], str] | None = None,
+    name: str | None = None,
 ) -> bool:
-    """True when the Prefect server lists an online worker in ``pool``.
+    """True when the Prefect server lists an online worker in ``pool`` (the worker
+    called ``name``, when given).
 
     ``auth_string``: Prefect's ``user:password`` when its server requires one.
     """
@@ -61,4 +65,7 @@ def worker_online(
             workers = json.loads(response.read())
     except (OSError, ValueError):
         return False
-    return any(worker.get("status") == "ONLINE" for worker in workers)
+    return any(
+        worker.get("status") == "ONLINE" and name in (None, worker.get("name"))
+        for worker in workers
+    )

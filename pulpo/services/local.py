@@ -75,6 +75,7 @@ class LocalProcessBackend:
         process = subprocess.Popen(
             command,
             env={
+                **service.defaults,
                 **os.environ,
                 **service.env,
                 **(service.secret_env() if service.secret_env else {}),

@@ -90,28 +90,41 @@ class ServiceManager:
             return [name for name in reversed(self.services) if self._stop(name)]
 
     def start(self, name: str) -> list[ServiceStatus]:
-        """Start one service and what it depends on; a running service is left alone."""
-        self.service(name)
+        """Start one service (every worker, for ``worker``) and what it depends on; a
+        running service is left alone."""
+        members = self._members(name)
         with self._lock():
-            self._ensure(name)
+            for member in members:
+                self._ensure(member)
         return self.status()
 
     def stop(self, name: str) -> bool:
         """Stop one service (not its dependencies); False if it was not running."""
-        self.service(name)
+        members = self._members(name)
         with self._lock():
-            return self._stop(name)
+            return any([self._stop(member) for member in reversed(members)])
 
     def restart(self, name: str) -> list[ServiceStatus]:
-        self.service(name)
+        members = self._members(name)
         with self._lock():
-            self._stop(name)
-            self._ensure(name)
+            for member in reversed(members):
+                self._stop(member)
+            for member in members:
+                self._ensure(member)
         return self.status()
 
     def status(self, name: str | None = None) -> list[ServiceStatus]:
-        names = [self.service(name).name] if name else list(self.services)
+        names = self._members(name) if name else list(self.services)
         return [self._status(self.services[n]) for n in names]
+
+    def _members(self, name: str) -> list[str]:
+        """``name``, or every service of the group ``name`` (``worker``: all workers)."""
+        self.service(name)
+        return [
+            member
+            for member, service in self.services.items()
+            if member == name or service.group == name
+        ]
 
     def is_running(self, name: str) -> bool:
         return self._status(self.service(name)).state == "running"
