@@ -56,6 +56,7 @@ EXPECTED = {
     "auth": "'key' (every /api/v1 request needs an API key) or 'none'",
     "run_concurrency": "a whole number of flow runs from 1 to 1000",
     "workers": "a whole number of workers from 1 to 32",
+    "metrics_public": "true or false",
     "worker_limit": "a whole number of flow runs per worker from 1 to 1000",
     "worker_poll_seconds": "seconds between a worker's polls, above 0 and at most 300",
     "db_port": "a port number from 1024 to 65535",
@@ -108,6 +109,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     auth: Literal["key", "none"] = "key"
     run_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
+    metrics_public: bool = False
     workers: Annotated[int, Field(ge=1, le=32)] = 1
     worker_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     worker_poll_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0

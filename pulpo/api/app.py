@@ -20,6 +20,7 @@ from pulpo.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from pulpo.api.jobs import CREATIONS_ON_POSTGRES, CREATIONS_ON_SQLITE, JobService
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
+from pulpo.api.metrics import Metrics, RequestMetrics, metrics_router
 from pulpo.api_keys import current_keys
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
@@ -114,6 +115,13 @@ def create_app(
     guarded = [Depends(api_key_guard(keys, open_access))]
     for router in [*routers, jobs_router]:
         app.include_router(router, dependencies=guarded)
+    metrics = Metrics()
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.include_router(
+        metrics_router(
+            metrics, jobs.processing_status, [] if settings.metrics_public else guarded
+        )
+    )
 
     @app.get("/api/v1/graph", tags=["graph"], dependencies=guarded)
     async def graph() -> dict[str, Any]:

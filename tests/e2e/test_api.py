@@ -580,6 +580,39 @@ def test_a_flow_with_a_resource_runs_in_the_worker_with_its_settings(
     assert run["result"] == {"greet": {"message": "ahoy ada"}}
 
 
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_metrics_count_requests_and_runs_behind_the_key(api: Api) -> None:
+    url = f"http://127.0.0.1:{api.stack.api_port}/metrics"
+    assert httpx.get(url).status_code == 401
+    before = api.client.get("/metrics")
+    assert before.status_code == 200
+    assert before.headers["content-type"].startswith("text/plain")
+    assert re.fullmatch(r"[0-9a-f]{32}", before.headers["x-request-id"])
+    submitted = ("pulpo_runs_submitted_total", (("flow", "healthcheck_flow"),))
+    count = samples(before.text).get(submitted, 0)
+
+    run = api.run_until_final(api.submit("healthcheck_flow"))
+    assert run["status"] == "completed", run
+    after = api.client.get("/metrics", headers={"X-Request-ID": "trace-me-1"})
+    assert after.headers["x-request-id"] == "trace-me-1"
+    found = samples(after.text)
+    assert found[submitted] == count + 1
+    route = (("method", "GET"), ("route", "/api/v1/runs/{run_id}"), ("status", "200"))
+    assert found[("pulpo_http_requests_total", route)] >= 1  # by template, not by id
+    assert not any(run["run_id"] in str(labels) for _, labels in found)
+    assert found[("pulpo_runs", (("status", "completed"),))] >= 1
+    assert ("pulpo_runs_pending", ()) in found
+
+
 def test_prefect_refuses_clients_without_the_projects_credentials(api: Api) -> None:
     """Prefect runs code on the worker; without its auth string nobody reaches it."""
     prefect = f"http://127.0.0.1:{api.stack.prefect_port}/api"
