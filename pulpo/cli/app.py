@@ -223,7 +223,8 @@ def main() -> None:
     try:
         app()
     except PulpoError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        code = f" (code: {error.code})" if error.code else ""
+        typer.secho(f"error: {error}{code}", fg=typer.colors.RED, err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
