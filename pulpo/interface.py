@@ -463,6 +463,7 @@ class CLI:
         from pulpo.analysis.dataflow import DataFlowAnalyzer
         from pulpo.discovery import discover
         from pulpo.orchestration.compiler import (
+            FlowTimeouts,
             OrchestrationCompiler,
             TaskRunnerConfig,
         )
@@ -483,7 +484,8 @@ class CLI:
         analysed = time.perf_counter()
         settings = self.project.settings
         runners = TaskRunnerConfig(settings.task_runner, settings.flow_task_runners)
-        orchestration = OrchestrationCompiler(graph, runners).compile()
+        timeouts = FlowTimeouts(settings.flow_timeout, settings.flow_timeouts)
+        orchestration = OrchestrationCompiler(graph, runners, timeouts).compile()
         _check_task_runner_installed(orchestration)
         timings = (
             imported - started,

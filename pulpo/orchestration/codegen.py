@@ -296,6 +296,8 @@ class PrefectCodeGenerator:
             factory = imports.name("pulpo.runtime", RUNNER_FACTORIES[flow.task_runner])
             argument = "__name__" if flow.task_runner == "processes" else ""
             decorator += f", task_runner={factory}({argument})"
+        if flow.timeout is not None:
+            decorator += f", timeout_seconds={py_literal(flow.timeout)}"
         decorator += ")"
         submitted = flow.task_runner != "threads"
         runner = imports.name(
