@@ -13,12 +13,15 @@ from pulpo.errors import (
     RunError,
     ServiceError,
 )
+from pulpo.hooks import CompletedOperation, FailedOperation
 from pulpo.interface import CLI
 
 __all__ = [
     "CLI",
+    "CompletedOperation",
     "CycleError",
     "DefinitionError",
+    "FailedOperation",
     "GraphError",
     "ProjectError",
     "PulpoError",

@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from pulpo.errors import DefinitionError
+from pulpo.hooks import OnCompletion, OnFailure
 
 DATAMODEL_ATTR = "__pulpo_datamodel__"
 OPERATION_ATTR = "__pulpo_operation__"
@@ -67,6 +68,9 @@ class OperationSpec:
     # datamodel's list field per call, at most ``max_concurrency`` calls at a time.
     map_over: tuple[str, str, str] | None = None
     max_concurrency: int | None = None
+    # Module-level functions called once the operation failed for good / returned.
+    on_failure: Callable[..., Any] | None = None
+    on_completion: Callable[..., Any] | None = None
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -130,6 +134,8 @@ def operation(
     tags: Sequence[str] = (),
     map_over: Mapping[str, str] | None = None,
     max_concurrency: int | None = None,
+    on_failure: OnFailure | None = None,
+    on_completion: OnCompletion | None = None,
 ) -> Callable[[FuncT], FuncT]:
     """Declare a function as a step of the project's data flow.
 
@@ -158,6 +164,11 @@ def operation(
             ``posting``; the output is the list of results, in item order.
         max_concurrency: With ``map_over``: how many calls may run at once
             (``None``: all).
+        on_failure: A module-level function called with a
+            :class:`~pulpo.hooks.FailedOperation` once a call has failed for good
+            (after its retries), e.g. to undo what earlier steps wrote.
+        on_completion: A module-level function called with a
+            :class:`~pulpo.hooks.CompletedOperation` once a call has returned.
 
     Returns:
         A decorator that returns the function itself.
@@ -170,6 +181,8 @@ def operation(
     input_refs = _normalize_inputs(name, inputs)
     output_ref = _normalize_output(name, outputs)
     mapping = _normalize_map_over(name, map_over, max_concurrency)
+    _check_hook(name, "on_failure", on_failure)
+    _check_hook(name, "on_completion", on_completion)
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
@@ -202,6 +215,8 @@ def operation(
             returns=returns,
             map_over=mapping,
             max_concurrency=max_concurrency,
+            on_failure=on_failure,
+            on_completion=on_completion,
         )
         setattr(function, OPERATION_ATTR, spec)
         return function
@@ -416,6 +431,33 @@ def _normalize_retry_on(
                 operation=name,
             )
     return types
+
+
+def _check_hook(name: str, kind: str, hook: object) -> None:
+    """A hook is a module-level function of one argument: generated code imports it."""
+    if hook is None:
+        return
+    if not inspect.isfunction(hook):
+        raise DefinitionError(
+            f"operation {name!r}: {kind} must be a function, got {hook!r}",
+            operation=name,
+        )
+    if "<" in hook.__qualname__:  # a lambda, or defined inside a function
+        raise DefinitionError(
+            f"operation {name!r}: {kind} hook {hook.__qualname__} is not defined at "
+            f"module level; define it with def at module level so the generated flow "
+            f"can import it",
+            operation=name,
+        )
+    try:
+        inspect.signature(hook).bind(None)
+    except TypeError:
+        raise DefinitionError(
+            f"operation {name!r}: {kind} hook {hook.__qualname__} must take one "
+            f"argument (a pulpo.hooks."
+            f"{'FailedOperation' if kind == 'on_failure' else 'CompletedOperation'})",
+            operation=name,
+        ) from None
 
 
 def _normalize_inputs(

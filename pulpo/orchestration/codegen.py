@@ -300,18 +300,20 @@ class PrefectCodeGenerator:
             decorator += f", timeout_seconds={py_literal(flow.timeout)}"
         decorator += ")"
         submitted = flow.task_runner != "threads"
-        runner = imports.name(
-            "pulpo.runtime", "run_submitted" if submitted else "run_task"
-        )
         asyncio_name = imports.module("asyncio")
         gather = ""
         if any(
             self.orchestration.graph.operations[s.operation].mapped for s in flow.steps
         ):
             gather = imports.name("pulpo.runtime", "gather_limited")
+        runners = {
+            s.operation: self._runner(s.operation, submitted, imports)
+            for s in flow.steps
+        }
         # Locals may shadow imports the body does not use (user functions and models).
         local = _Locals(
-            {asyncio_name, runner, gather, *task_names.values()}
+            {asyncio_name, gather, *task_names.values()}
+            | {name for _, names in runners.values() for name in names}
             | {p.name for p in flow.parameters}
         )
         variables = {
@@ -351,7 +353,7 @@ class PrefectCodeGenerator:
                 values,
                 supplied,
                 task_names[(step.operation, submitted)],
-                runner,
+                runners[step.operation][0],
                 asyncio_name,
                 local,
                 types,
@@ -458,6 +460,29 @@ class PrefectCodeGenerator:
             returns=returns,
             call=call,
         )
+
+    def _runner(
+        self, operation: str, submitted: bool, imports: Imports
+    ) -> tuple[str, set[str]]:
+        """What runs the operation's task: ``run_task`` (``run_submitted`` on a task
+        runner), or ``Hooks(on_failure=f).run_task`` for an operation with hooks;
+        with the names the expression uses."""
+        method = "run_submitted" if submitted else "run_task"
+        spec = self.orchestration.graph.operations[operation].spec
+        hooks = {
+            kind: imports.name(hook.__module__, hook.__qualname__)
+            for kind, hook in (
+                ("on_failure", spec.on_failure),
+                ("on_completion", spec.on_completion),
+            )
+            if hook is not None
+        }
+        if not hooks:
+            runner = imports.name("pulpo.runtime", method)
+            return runner, {runner}
+        hooks_class = imports.name("pulpo.runtime", "Hooks")
+        arguments = ", ".join(f"{kind}={name}" for kind, name in hooks.items())
+        return f"{hooks_class}({arguments}).{method}", {hooks_class, *hooks.values()}
 
     def _value(
         self, argument: Argument, values: dict[str, str], supplied: dict[str, str]

@@ -4,6 +4,7 @@ Kept small and free of Prefect imports at module level: generated code brings Pr
 """
 
 from pulpo.runtime.database import init_documents
+from pulpo.runtime.hooks import Hooks
 from pulpo.runtime.outputs import default_of, validate_output
 from pulpo.runtime.retries import RetryOnlyOn
 from pulpo.runtime.script import run_script
@@ -18,6 +19,7 @@ from pulpo.runtime.tasks import (
 from pulpo.runtime.threads import in_thread
 
 __all__ = [
+    "Hooks",
     "OperationFailed",
     "RetryOnlyOn",
     "dask_cluster",
