@@ -51,8 +51,14 @@ def inspect_text(data: dict[str, Any]) -> str:
     lines.append("Flows:")
     for flow in data["flows"]:
         params = ", ".join(_parameter(p) for p in flow["parameters"]) or "no parameters"
+        timeout = (
+            f", timeout {flow['timeout']:g} s"
+            if flow.get("timeout") is not None
+            else ""
+        )
         lines.append(
-            f"  {flow['name']} ({len(flow['operations'])} operations): {params}"
+            f"  {flow['name']} ({len(flow['operations'])} operations{timeout}): "
+            f"{params}"
         )
     return "\n".join(lines)
 
@@ -68,6 +74,9 @@ def _policy(policy: dict[str, Any]) -> str:
         parts.append(f"retries {policy['retries']} after {delays} s{jitter}{on}")
     if policy["timeout"] is not None:
         parts.append(f"timeout {policy['timeout']:g} s")
+    for hook in ("on_failure", "on_completion"):
+        if policy.get(hook):
+            parts.append(f"{hook} {policy[hook].rpartition('.')[2]}")
     return ", ".join(parts)
 
 

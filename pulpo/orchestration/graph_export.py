@@ -56,6 +56,8 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                         for kind in op.spec.retry_on
                     ],
                     "timeout": op.spec.timeout,
+                    "on_failure": _function_name(op.spec.on_failure),
+                    "on_completion": _function_name(op.spec.on_completion),
                 },
                 "tags": list(op.spec.tags),
                 "map_over": None
@@ -87,11 +89,19 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "upstream": list(flow.upstream),
                 "runs_flow": flow.delegation.flow if flow.delegation else None,
                 "task_runner": flow.task_runner,
+                "timeout": flow.timeout,
                 "parameters": [parameter_json(p) for p in flow.parameters],
             }
             for flow in orchestration.flows.values()
         ],
     }
+
+
+def _function_name(function: Any) -> str | None:
+    """``module.qualname`` of a hook, or None."""
+    if function is None:
+        return None
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def parameter_json(parameter: FlowParameter) -> dict[str, Any]:

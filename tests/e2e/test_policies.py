@@ -7,6 +7,7 @@ when and how often.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -134,3 +135,20 @@ def test_each_kind_of_failure_ends_the_error_line_with_its_code(
     line = error_line(shape)
     assert "operation 'shape.wrong' returned data that does not fit Digest" in line
     assert line.endswith("(code: validation)")
+
+
+def test_inspect_shows_hooks_and_flow_timeouts(policies: Path) -> None:
+    shown = run_pulpo("inspect", cwd=policies)
+    assert shown.returncode == 0, shown.stderr
+    assert (
+        "  saga.dimensions: Created → Finished  [saga_flow]  retries 2 after 0, 0 s, "
+        "on_failure undo_topic, on_completion topic_done"
+    ) in shown.stdout.splitlines()
+    assert (
+        "  slow_flow (2 operations, timeout 2 s): log: str, seconds: float = 30.0"
+        in (shown.stdout.splitlines())
+    )
+    data = json.loads(run_pulpo("inspect", "--json", cwd=policies).stdout)
+    (dimensions,) = [op for op in data["operations"] if op["name"] == "saga.dimensions"]
+    assert dimensions["policy"]["on_failure"] == "policies.steps.undo_topic"
+    assert {f["name"]: f["timeout"] for f in data["flows"]}["pooled_flow"] == 2
