@@ -221,6 +221,13 @@ class ServiceError(PulpoError):
         )
 
 
+def error_line(error: PulpoError) -> str:
+    """The one line a command prints for ``error``: ``error: <message>``, and for a
+    failed run `` (code: <code>)``."""
+    code = f" (code: {error.code})" if error.code else ""
+    return f"error: {error}{code}"
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest known name, or ``""``."""
     matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
