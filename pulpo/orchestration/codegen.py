@@ -165,6 +165,7 @@ class PrefectCodeGenerator:
             for flow in flows
         ]
         run_script = imports.name("pulpo.runtime", "run_script")
+        wait_all = imports.name("pulpo.runtime", "wait_all")  # as the flows use it
         documents = (
             [types.render(cls) for cls in self._document_classes]
             if documents_name
@@ -193,6 +194,7 @@ class PrefectCodeGenerator:
             typed_dict=typed_dict,
             any=any_name,
             asyncio=asyncio_name,
+            wait_all=wait_all,
             entry=[f.name for f in entry],
         )
 
@@ -311,8 +313,9 @@ class PrefectCodeGenerator:
             for s in flow.steps
         }
         # Locals may shadow imports the body does not use (user functions and models).
+        wait_all = imports.name("pulpo.runtime", "wait_all")
         local = _Locals(
-            {asyncio_name, gather, *task_names.values()}
+            {asyncio_name, gather, wait_all, *task_names.values()}
             | {name for _, names in runners.values() for name in names}
             | {p.name for p in flow.parameters}
         )

@@ -15,6 +15,7 @@ from pulpo.runtime.tasks import (
     run_coroutine,
     run_submitted,
     run_task,
+    wait_all,
 )
 from pulpo.runtime.threads import in_thread
 
@@ -33,4 +34,5 @@ __all__ = [
     "run_submitted",
     "run_task",
     "validate_output",
+    "wait_all",
 ]

@@ -70,6 +70,22 @@ async def run_submitted(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) 
         raise failure(task.name, error) from error
 
 
+async def wait_all(steps: Iterable[asyncio.Task[Any]]) -> None:
+    """Wait until every step of a flow body has ended, failed ones included.
+
+    When the flow itself is cancelled (its timeout, a cancel, Ctrl-C), the steps still
+    running are cancelled too, so that no operation starts after its run ended, also
+    where the event loop outlives the run.
+    """
+    pending = list(steps)
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        for step in pending:
+            step.cancel()
+        raise
+
+
 async def gather_limited(
     calls: Iterable[Awaitable[R]], limit: int | None = None
 ) -> list[R]:
