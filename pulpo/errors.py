@@ -32,15 +32,16 @@ ErrorCode = Literal[
     "crashed",
     "failed",
 ]
-"""Why a flow run failed; stable, for programs (the README has the table)."""
+"""Why a flow run failed; stable, for programs (the README has the table, the API's
+schema the meanings below)."""
 
 ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
     "operation_failed": "an operation raised, after its retries",
     "timeout": "an operation's timeout, the flow's timeout or --timeout ran out",
     "validation": "an operation returned data that does not fit its datamodel",
-    "upstream_failed": "an operation the run needed from another flow's namespace "
-    "failed, so the flow's own operations that need it did not run",
+    "upstream_failed": "an operation the flow runs only for its inputs (outside its "
+    "namespace) failed, so its own operations that need them did not run",
     "cancelled": "the run was cancelled",
     "crashed": "the run's process ended unexpectedly (killed, out of memory)",
     "failed": "the run failed for another reason (its message says why)",

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pulpo.api.storable import storable
-from pulpo.errors import ErrorCode
+from pulpo.errors import ERROR_CODE_MEANINGS, ErrorCode
 from pulpo.runtime.failures import code_of_state
 
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
@@ -54,8 +54,9 @@ class Run(BaseModel):
     error: str | None = None
     error_code: ErrorCode | None = Field(
         None,
-        description="Why a failed or cancelled run ended: operation_failed, timeout, "
-        "validation, upstream_failed, cancelled, crashed or failed (see the README).",
+        description="Why a failed or cancelled run ended. "
+        + "; ".join(f"{code}: {why}" for code, why in ERROR_CODE_MEANINGS.items())
+        + ".",
     )
     retry_of: UUID | None = None
     created_at: datetime.datetime | None

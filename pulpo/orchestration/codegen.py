@@ -165,7 +165,7 @@ class PrefectCodeGenerator:
             for flow in flows
         ]
         run_script = imports.name("pulpo.runtime", "run_script")
-        wait_all = imports.name("pulpo.runtime", "wait_all")  # as the flows use it
+        wait_all = imports.name("pulpo.runtime", "wait_all")  # each flow body's end
         documents = (
             [types.render(cls) for cls in self._document_classes]
             if documents_name
@@ -312,8 +312,8 @@ class PrefectCodeGenerator:
             s.operation: self._runner(s.operation, submitted, imports)
             for s in flow.steps
         }
-        # Locals may shadow imports the body does not use (user functions and models).
         wait_all = imports.name("pulpo.runtime", "wait_all")
+        # Locals may shadow imports the body does not use (user functions and models).
         local = _Locals(
             {asyncio_name, gather, wait_all, *task_names.values()}
             | {name for _, names in runners.values() for name in names}
