@@ -13,13 +13,16 @@ from pulpo.errors import (
     RunError,
     ServiceError,
 )
+from pulpo.hooks import CompletedOperation, FailedOperation
 from pulpo.interface import CLI
 from pulpo.resources import Resource, resource
 
 __all__ = [
     "CLI",
+    "CompletedOperation",
     "CycleError",
     "DefinitionError",
+    "FailedOperation",
     "GraphError",
     "ProjectError",
     "PulpoError",

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, overload
 from pydantic import BaseModel
 
 from pulpo.errors import DefinitionError
+from pulpo.hooks import OnCompletion, OnFailure
 from pulpo.resources import Resource
 
 DATAMODEL_ATTR = "__pulpo_datamodel__"
@@ -73,6 +74,9 @@ class OperationSpec:
     # ``cache_expiration`` seconds (None: until the inputs or the source change).
     cache: bool = False
     cache_expiration: float | None = None
+    # Module-level functions called once the operation failed for good / returned.
+    on_failure: Callable[..., Any] | None = None
+    on_completion: Callable[..., Any] | None = None
 
     @property
     def retry_delays(self) -> tuple[float, ...]:
@@ -138,6 +142,8 @@ def operation(
     max_concurrency: int | None = None,
     cache: bool = False,
     cache_expiration: float | timedelta | None = None,
+    on_failure: OnFailure | None = None,
+    on_completion: OnCompletion | None = None,
 ) -> Callable[[FuncT], FuncT]:
     """Declare a function as a step of the project's data flow.
 
@@ -171,6 +177,11 @@ def operation(
             flow runs; the results are stored in Prefect's result storage.
         cache_expiration: With ``cache``: how long a result is reused, in seconds
             or as a ``timedelta`` (``None``: until the inputs or the source change).
+        on_failure: A module-level function called with a
+            :class:`~pulpo.hooks.FailedOperation` once a call has failed for good
+            (after its retries), e.g. to undo what earlier steps wrote.
+        on_completion: A module-level function called with a
+            :class:`~pulpo.hooks.CompletedOperation` once a call has returned.
 
     Returns:
         A decorator that returns the function itself.
@@ -184,6 +195,8 @@ def operation(
     output_ref = _normalize_output(name, outputs)
     mapping = _normalize_map_over(name, map_over, max_concurrency)
     expiration = _normalize_cache(name, cache, cache_expiration)
+    _check_hook(name, "on_failure", on_failure)
+    _check_hook(name, "on_completion", on_completion)
 
     def mark(function: FuncT) -> FuncT:
         _check_function(name, function)
@@ -218,6 +231,8 @@ def operation(
             max_concurrency=max_concurrency,
             cache=cache,
             cache_expiration=expiration,
+            on_failure=on_failure,
+            on_completion=on_completion,
         )
         setattr(function, OPERATION_ATTR, spec)
         return function
@@ -480,6 +495,33 @@ def _normalize_retry_on(
                 operation=name,
             )
     return types
+
+
+def _check_hook(name: str, kind: str, hook: object) -> None:
+    """A hook is a module-level function of one argument: generated code imports it."""
+    if hook is None:
+        return
+    if not inspect.isfunction(hook):
+        raise DefinitionError(
+            f"operation {name!r}: {kind} must be a function, got {hook!r}",
+            operation=name,
+        )
+    if "<" in hook.__qualname__:  # a lambda, or defined inside a function
+        raise DefinitionError(
+            f"operation {name!r}: {kind} hook {hook.__qualname__} is not defined at "
+            f"module level; define it with def at module level so the generated flow "
+            f"can import it",
+            operation=name,
+        )
+    try:
+        inspect.signature(hook).bind(None)
+    except TypeError:
+        raise DefinitionError(
+            f"operation {name!r}: {kind} hook {hook.__qualname__} must take one "
+            f"argument (a pulpo.hooks."
+            f"{'FailedOperation' if kind == 'on_failure' else 'CompletedOperation'})",
+            operation=name,
+        ) from None
 
 
 def _normalize_inputs(

@@ -93,6 +93,8 @@ def run_deployment(
     from prefect.deployments import run_deployment as submit
     from prefect.exceptions import ObjectNotFound
 
+    from pulpo.runtime.failures import code_of_state
+
     try:
         flow_run: Any = submit(
             f"{flow}/{DEPLOYMENT}",
@@ -118,10 +120,16 @@ def run_deployment(
             f"{state.name if state is not None else 'pending'} after --timeout "
             f"{timeout:g} s; it goes on on the worker (see it in the Prefect UI)"
         )
-    status = state.name if state is not None else "unknown"
+    code = code_of_state(state) or "failed"
+    # TimedOut: the flow's own timeout, which Prefect enforced in the worker's run.
+    status = "timed out on the worker" if code == "timeout" else "ended "
+    if code != "timeout":
+        status += state.name if state is not None else "unknown"
     raise RunError(
-        f"flow {flow!r} run {flow_run.name!r} ended {status}: "
-        f"{(state.message if state is not None else '') or 'no message'}"
+        f"flow {flow!r} run {flow_run.name!r} {status}: "
+        f"{(state.message if state is not None else '') or 'no message'}",
+        flow=flow,
+        code=code,
     )
 
 

@@ -12,14 +12,40 @@ Hierarchy::
 
 Every message names the culprit and says how to fix it; the same facts are fields
 (``flow``, ``operation``, ``candidates``, ``details``) for programs that handle the
-error. Only the CLI turns these into an exit code; library code raises them.
+error. An error about a flow run that failed also carries a stable ``code`` (one of
+:data:`ERROR_CODES`), which the CLI prints and the API returns. Only the CLI turns
+these into an exit code; library code raises them.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
+
+ErrorCode = Literal[
+    "operation_failed",
+    "timeout",
+    "validation",
+    "upstream_failed",
+    "cancelled",
+    "crashed",
+    "failed",
+]
+"""Why a flow run failed; stable, for programs (the README has the table, the API's
+schema the meanings below)."""
+
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+ERROR_CODE_MEANINGS: dict[ErrorCode, str] = {
+    "operation_failed": "an operation raised, after its retries",
+    "timeout": "an operation's timeout, the flow's timeout or --timeout ran out",
+    "validation": "an operation returned data that does not fit its datamodel",
+    "upstream_failed": "an operation the flow runs only for its inputs (outside its "
+    "namespace) failed, so its own operations that need them did not run",
+    "cancelled": "the run was cancelled",
+    "crashed": "the run's process ended unexpectedly (killed, out of memory)",
+    "failed": "the run failed for another reason (its message says why)",
+}
 
 
 class PulpoError(Exception):
@@ -30,6 +56,8 @@ class PulpoError(Exception):
         flow: The flow concerned, if any.
         operation: The operation concerned (its dotted name), if any.
         candidates: Known names the user may have meant (flows, services, producers).
+        code: Why a flow run failed (see :data:`ErrorCode`); ``None`` for mistakes
+            found before anything ran.
         details: Further facts by name, e.g. ``parameter``, ``model``, ``path``.
     """
 
@@ -40,6 +68,7 @@ class PulpoError(Exception):
         flow: str | None = None,
         operation: str | None = None,
         candidates: Iterable[str] = (),
+        code: ErrorCode | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message)
@@ -47,6 +76,7 @@ class PulpoError(Exception):
         self.flow = flow
         self.operation = operation
         self.candidates = tuple(candidates)
+        self.code = code
         self.details = details
 
     def fields(self) -> dict[str, Any]:
@@ -55,6 +85,7 @@ class PulpoError(Exception):
             "flow": self.flow,
             "operation": self.operation,
             "candidates": list(self.candidates) or None,
+            "code": self.code,
             **self.details,
         }
         return {name: value for name, value in found.items() if value is not None}
@@ -189,6 +220,13 @@ class ServiceError(PulpoError):
             port=port,
             holders=list(holders),
         )
+
+
+def error_line(error: PulpoError) -> str:
+    """The one line a command prints for ``error``: ``error: <message>``, and for a
+    failed run `` (code: <code>)``."""
+    code = f" (code: {error.code})" if error.code else ""
+    return f"error: {error}{code}"
 
 
 def did_you_mean(name: str, known: Iterable[str]) -> str:

@@ -470,6 +470,7 @@ class CLI:
         from pulpo.analysis.dataflow import DataFlowAnalyzer
         from pulpo.discovery import discover
         from pulpo.orchestration.compiler import (
+            FlowTimeouts,
             OrchestrationCompiler,
             TaskRunnerConfig,
         )
@@ -494,7 +495,8 @@ class CLI:
         check_resource_settings(graph.resources, settings.resources)
         analysed = time.perf_counter()
         runners = TaskRunnerConfig(settings.task_runner, settings.flow_task_runners)
-        orchestration = OrchestrationCompiler(graph, runners).compile()
+        timeouts = FlowTimeouts(settings.flow_timeout, settings.flow_timeouts)
+        orchestration = OrchestrationCompiler(graph, runners, timeouts).compile()
         _check_task_runner_installed(orchestration)
         timings = (
             imported - started,

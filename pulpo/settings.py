@@ -46,6 +46,7 @@ DATA_DIR = ".pulpo"
 TaskRunner = Literal["threads", "processes", "dask"]
 TaskLogs = Literal["info", "warning"]
 Port = Annotated[int, Field(ge=1024, le=65535)]
+Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Read from the environment only: secrets do not belong in a committed pyproject.toml.
 ENVIRONMENT_ONLY = ("api_keys", "api_key_file")
 
@@ -71,6 +72,8 @@ EXPECTED = {
     "dask_address": 'a scheduler address such as "tcp://127.0.0.1:8786"',
     "flows": "one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
     "resources": "one table per resource, e.g. [tool.pulpo.resources.llm]",
+    "flow_timeout": "a number of seconds > 0",
+    "timeout": "a number of seconds > 0",
     "local_server": "true or false",
     "task_logs": "one of 'info', 'warning'",
     "data_dir": "a directory, relative to the project",
@@ -89,6 +92,8 @@ class FlowSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task_runner: TaskRunner | None = None
+    # Seconds a run of this flow may take; then it fails and its operations stop.
+    timeout: Seconds | None = None
 
 
 class Settings(BaseSettings):
@@ -128,6 +133,7 @@ class Settings(BaseSettings):
     flows: dict[str, FlowSettings] = {}
     # [tool.pulpo.resources.<name>]: settings of each @resource provider.
     resources: dict[str, dict[str, Any]] = {}
+    flow_timeout: Seconds | None = None
     local_server: bool = True
     task_logs: TaskLogs = "info"
     data_dir: str = DATA_DIR
@@ -179,6 +185,7 @@ class Settings(BaseSettings):
         "prefect_database_url",
         "dask_address",
         "worker_limit",
+        "flow_timeout",
         mode="before",
     )
     @classmethod
@@ -341,6 +348,15 @@ class Settings(BaseSettings):
     def task_runner_of(self, flow: str) -> TaskRunner:
         """The task runner of ``flow``: its own table's, else the project's."""
         return self.flow_task_runners.get(flow, self.task_runner)
+
+    @property
+    def flow_timeouts(self) -> dict[str, float]:
+        """Flow name → seconds, for flows whose table sets a ``timeout``."""
+        return {
+            name: table.timeout
+            for name, table in self.flows.items()
+            if table.timeout is not None
+        }
 
     @property
     def prefect_api_url(self) -> str:

@@ -161,3 +161,30 @@ def test_retry_on_needs_a_module_level_exception_class() -> None:
 
     with pytest.raises(DefinitionError, match="define it at module level"):
         operation(name="op", retry_on=Local)
+
+
+def undo(failed: object) -> None:
+    """A module-level hook."""
+
+
+def two(failed: object, extra: object) -> None:
+    """Not a hook: it needs two arguments."""
+
+
+def test_hooks_are_module_level_functions_of_one_argument() -> None:
+    @operation(name="op", on_failure=undo, on_completion=undo)
+    def op() -> None: ...
+
+    spec = operation_spec(op)
+    assert spec is not None and (spec.on_failure, spec.on_completion) == (undo, undo)
+
+    def local(failed: object) -> None: ...
+
+    with pytest.raises(DefinitionError, match="on_failure hook .*local.* module level"):
+        operation(name="op", on_failure=local)
+    with pytest.raises(DefinitionError, match="on_completion hook .*lambda"):
+        operation(name="op", on_completion=lambda done: None)
+    with pytest.raises(DefinitionError, match="must take one argument"):
+        operation(name="op", on_failure=two)
+    with pytest.raises(DefinitionError, match="on_failure must be a function"):
+        operation(name="op", on_failure="undo")  # type: ignore[arg-type]

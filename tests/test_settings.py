@@ -97,6 +97,11 @@ def test_an_empty_port_in_the_environment_is_an_error_naming_it(
             "auth = 'none' would let anyone who reaches 0.0.0.0 use the API",
         ),
         ("auth = 'off'\n", "auth must be 'key' (every /api/v1 request needs"),
+        ("flow_timeout = 0\n", "flow_timeout must be a number of seconds > 0 (got 0)"),
+        (
+            "[tool.pulpo.flows.crunch_flow]\ntimeout = -2\n",
+            "[tool.pulpo.flows.crunch_flow] timeout must be a number of seconds > 0",
+        ),
     ],
 )
 def test_mistakes_in_the_file_name_the_key_and_the_fix(
@@ -180,3 +185,16 @@ def test_the_api_may_listen_elsewhere_while_db_and_prefect_stay_on_loopback(
         command = services[name].command
         assert command[command.index("--host") + 1] == "127.0.0.1"
     assert configured.settings.api_url == "http://127.0.0.1:47800"
+
+
+def test_flow_timeouts_per_flow_and_for_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = "flow_timeout = 600\n[tool.pulpo.flows.crunch_flow]\ntimeout = 2.5\n"
+    configured = settings(tmp_path, table)
+    assert (configured.flow_timeout, configured.flow_timeouts) == (
+        600,
+        {"crunch_flow": 2.5},
+    )
+    monkeypatch.setenv("PULPO_FLOW_TIMEOUT", "")  # an empty variable clears it
+    assert settings(tmp_path, table).flow_timeout is None

@@ -12,6 +12,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from pulpo.api.storable import storable
+from pulpo.errors import ERROR_CODE_MEANINGS, ErrorCode
+from pulpo.runtime.failures import code_of_state
 
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = typing.get_args(Status)
@@ -50,6 +52,12 @@ class Run(BaseModel):
     state: str = Field(description="Prefect's own state name, e.g. Late or Crashed.")
     parameters: dict[str, Any]
     error: str | None = None
+    error_code: ErrorCode | None = Field(
+        None,
+        description="Why a failed or cancelled run ended. "
+        + "; ".join(f"{code}: {why}" for code, why in ERROR_CODE_MEANINGS.items())
+        + ".",
+    )
     retry_of: UUID | None = None
     created_at: datetime.datetime | None
     updated_at: datetime.datetime | None
@@ -129,6 +137,7 @@ def run_view(flow_run: Any, flow: str) -> Run:
         state=state.name if state is not None else "Scheduled",
         parameters=dict(flow_run.parameters),
         error=error,
+        error_code=code_of_state(state) if error is not None else None,
         retry_of=retry_of,
         created_at=flow_run.created,
         updated_at=(state.timestamp if state is not None else None) or flow_run.updated,

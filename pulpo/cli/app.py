@@ -16,7 +16,7 @@ import typer
 
 from pulpo.cli import services
 from pulpo.cli.output import build_summary, describe_targets, inspect_text
-from pulpo.errors import PulpoError
+from pulpo.errors import PulpoError, error_line
 from pulpo.interface import CLI
 
 app = typer.Typer(
@@ -231,7 +231,7 @@ def main() -> None:
     try:
         app()
     except PulpoError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        typer.secho(error_line(error), fg=typer.colors.RED, err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -53,8 +53,14 @@ def inspect_text(data: dict[str, Any]) -> str:
     lines.append("Flows:")
     for flow in data["flows"]:
         params = ", ".join(_parameter(p) for p in flow["parameters"]) or "no parameters"
+        timeout = (
+            f", timeout {flow['timeout']:g} s"
+            if flow.get("timeout") is not None
+            else ""
+        )
         lines.append(
-            f"  {flow['name']} ({len(flow['operations'])} operations): {params}"
+            f"  {flow['name']} ({len(flow['operations'])} operations{timeout}): "
+            f"{params}"
         )
     if data.get("resources"):
         lines.append("Resources:")
@@ -84,6 +90,9 @@ def _policy(policy: dict[str, Any]) -> str:
             "no expiry" if expiration is None else f"expires after {_span(expiration)}"
         )
         parts.append(f"cache: {policy['cache']['key']}, {kept}")
+    for hook in ("on_failure", "on_completion"):
+        if policy.get(hook):
+            parts.append(f"{hook} {policy[hook].rpartition('.')[2]}")
     return ", ".join(parts)
 
 

@@ -166,6 +166,7 @@ class PrefectCodeGenerator:
             for flow in flows
         ]
         run_script = imports.name("pulpo.runtime", "run_script")
+        wait_all = imports.name("pulpo.runtime", "wait_all")  # each flow body's end
         documents = (
             [types.render(cls) for cls in self._document_classes]
             if documents_name
@@ -194,6 +195,7 @@ class PrefectCodeGenerator:
             typed_dict=typed_dict,
             any=any_name,
             asyncio=asyncio_name,
+            wait_all=wait_all,
             entry=[f.name for f in entry],
         )
 
@@ -320,20 +322,25 @@ class PrefectCodeGenerator:
             factory = imports.name("pulpo.runtime", RUNNER_FACTORIES[flow.task_runner])
             argument = "__name__" if flow.task_runner == "processes" else ""
             decorator += f", task_runner={factory}({argument})"
+        if flow.timeout is not None:
+            decorator += f", timeout_seconds={py_literal(flow.timeout)}"
         decorator += ")"
         submitted = flow.task_runner != "threads"
-        runner = imports.name(
-            "pulpo.runtime", "run_submitted" if submitted else "run_task"
-        )
         asyncio_name = imports.module("asyncio")
         gather = ""
         if any(
             self.orchestration.graph.operations[s.operation].mapped for s in flow.steps
         ):
             gather = imports.name("pulpo.runtime", "gather_limited")
+        runners = {
+            s.operation: self._runner(s.operation, submitted, imports)
+            for s in flow.steps
+        }
+        wait_all = imports.name("pulpo.runtime", "wait_all")
         # Locals may shadow imports the body does not use (user functions and models).
         local = _Locals(
-            {asyncio_name, runner, gather, *task_names.values()}
+            {asyncio_name, gather, wait_all, *task_names.values()}
+            | {name for _, names in runners.values() for name in names}
             | {p.name for p in flow.parameters}
         )
         variables = {
@@ -373,7 +380,7 @@ class PrefectCodeGenerator:
                 values,
                 supplied,
                 task_names[(step.operation, submitted)],
-                runner,
+                runners[step.operation][0],
                 asyncio_name,
                 local,
                 types,
@@ -483,6 +490,29 @@ class PrefectCodeGenerator:
             returns=returns,
             call=call,
         )
+
+    def _runner(
+        self, operation: str, submitted: bool, imports: Imports
+    ) -> tuple[str, set[str]]:
+        """What runs the operation's task: ``run_task`` (``run_submitted`` on a task
+        runner), or ``Hooks(on_failure=f).run_task`` for an operation with hooks;
+        with the names the expression uses."""
+        method = "run_submitted" if submitted else "run_task"
+        spec = self.orchestration.graph.operations[operation].spec
+        hooks = {
+            kind: imports.name(hook.__module__, hook.__qualname__)
+            for kind, hook in (
+                ("on_failure", spec.on_failure),
+                ("on_completion", spec.on_completion),
+            )
+            if hook is not None
+        }
+        if not hooks:
+            runner = imports.name("pulpo.runtime", method)
+            return runner, {runner}
+        hooks_class = imports.name("pulpo.runtime", "Hooks")
+        arguments = ", ".join(f"{kind}={name}" for kind, name in hooks.items())
+        return f"{hooks_class}({arguments}).{method}", {hooks_class, *hooks.values()}
 
     def _value(
         self, argument: Argument, values: dict[str, str], supplied: dict[str, str]

@@ -115,6 +115,7 @@ class FlowDefinition:
     task_runner: TaskRunnerName = "threads"
     delegation: Delegation | None = None
     needs: tuple[str, ...] = ()
+    timeout: float | None = None  # seconds a run may take (Prefect's timeout_seconds)
 
     @property
     def upstream(self) -> tuple[str, ...]:
@@ -141,6 +142,20 @@ class TaskRunnerConfig:
 
 
 @dataclass(frozen=True)
+class FlowTimeouts:
+    """Seconds a run of each flow may take: per flow, else a default (None: no limit).
+
+    Not inherited by sub-namespace flows: a timeout bounds the run it is set for.
+    """
+
+    default: float | None = None
+    per_flow: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, flow: str) -> float | None:
+        return self.per_flow.get(flow, self.default)
+
+
+@dataclass(frozen=True)
 class Orchestration:
     """All flows of a project, by name, and the graph they came from."""
 
@@ -164,10 +179,14 @@ class OrchestrationCompiler:
     """Builds the :class:`Orchestration` for an analysed :class:`DataFlowGraph`."""
 
     def __init__(
-        self, graph: DataFlowGraph, task_runners: TaskRunnerConfig | None = None
+        self,
+        graph: DataFlowGraph,
+        task_runners: TaskRunnerConfig | None = None,
+        timeouts: FlowTimeouts | None = None,
     ) -> None:
         self.graph = graph
         self.task_runners = task_runners or TaskRunnerConfig()
+        self.timeouts = timeouts or FlowTimeouts()
         self._parser = HierarchyParser()
         self._position = {op: index for index, op in enumerate(graph.order)}
 
@@ -177,7 +196,8 @@ class OrchestrationCompiler:
         Raises:
             GraphError: names that collide once turned into flows, or parameters that
                 mean different things in operations sharing a flow.
-            ProjectError: a task runner configured for a flow that does not exist.
+            ProjectError: a task runner or timeout configured for a flow that does
+                not exist.
         """
         operations = tuple(self.graph.operations)
         namespaces = self._parser.namespaces(operations)
@@ -194,7 +214,8 @@ class OrchestrationCompiler:
         self._ordered = {scope: ops for scope, ops in members.items()}
         self._compiled: dict[str, FlowDefinition] = {}
         flows = {flow_name(scope): self._flow(scope) for scope in sorted(members)}
-        unknown = sorted(set(self.task_runners.per_flow) - set(flows))
+        configured = {*self.task_runners.per_flow, *self.timeouts.per_flow}
+        unknown = sorted(configured - set(flows))
         if unknown:
             raise ProjectError(
                 f"[tool.pulpo.flows.{unknown[0]}] names no flow"
@@ -275,6 +296,7 @@ class OrchestrationCompiler:
             task_runner=runner,
             delegation=delegation,
             needs=needs,
+            timeout=self.timeouts.of(flow_name(scope)),
         )
         self._compiled[scope] = definition
         return definition

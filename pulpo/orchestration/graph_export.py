@@ -62,6 +62,8 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                     }
                     if op.spec.cache
                     else None,
+                    "on_failure": _function_name(op.spec.on_failure),
+                    "on_completion": _function_name(op.spec.on_completion),
                 },
                 "tags": list(op.spec.tags),
                 "resources": {parameter: name for parameter, name in op.resources},
@@ -94,6 +96,7 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
                 "upstream": list(flow.upstream),
                 "runs_flow": flow.delegation.flow if flow.delegation else None,
                 "task_runner": flow.task_runner,
+                "timeout": flow.timeout,
                 "parameters": [parameter_json(p) for p in flow.parameters],
             }
             for flow in orchestration.flows.values()
@@ -114,6 +117,13 @@ def graph_json(orchestration: Orchestration) -> dict[str, Any]:
             for name, spec in graph.resources.items()
         ],
     }
+
+
+def _function_name(function: Any) -> str | None:
+    """``module.qualname`` of a hook, or None."""
+    if function is None:
+        return None
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def parameter_json(parameter: FlowParameter) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Kept small and free of Prefect imports at module level: generated code brings Pr
 """
 
 from pulpo.runtime.database import init_documents
+from pulpo.runtime.hooks import Hooks
 from pulpo.runtime.outputs import default_of, validate_output
 from pulpo.runtime.resources import (
     run_resources,
@@ -19,10 +20,12 @@ from pulpo.runtime.tasks import (
     run_coroutine,
     run_submitted,
     run_task,
+    wait_all,
 )
 from pulpo.runtime.threads import in_thread
 
 __all__ = [
+    "Hooks",
     "OperationFailed",
     "RetryOnlyOn",
     "dask_cluster",
@@ -39,4 +42,5 @@ __all__ = [
     "use_resource",
     "use_resource_in_process",
     "validate_output",
+    "wait_all",
 ]

@@ -40,7 +40,8 @@ def run_flow(
 
     Raises:
         RunError: parameters of the wrong type, the flow failed, or it ran longer
-            than ``timeout`` seconds.
+            than ``timeout`` seconds (or its own timeout); with the ``code`` of the
+            failure.
     """
     from prefect.exceptions import ParameterTypeError
     from prefect.flow_engine import FlowRunTimeoutError
@@ -69,16 +70,25 @@ def run_flow(
             _flush_prefect_events()  # so that its lines come before the command's error
             raise
     except FlowRunTimeoutError:
-        raise RunError(
-            f"flow {flow.name!r} did not finish within --timeout {timeout:g} s "
-            f"(synchronous operations may still be running until this process ends)",
-            flow=flow.name,
-        ) from None
+        if timeout is not None:
+            message = (
+                f"flow {flow.name!r} did not finish within --timeout {timeout:g} s "
+                f"(synchronous operations may still be running until this process "
+                f"ends)"
+            )
+        else:  # the flow's own timeout, from its settings
+            message = (
+                f"flow {flow.name!r} timed out after {flow.timeout_seconds:g} s: its "
+                f"running operations were cancelled and no further ones started (a "
+                f"synchronous function may run on until this process ends)"
+            )
+        raise RunError(message, flow=flow.name, code="timeout") from None
     except Exception as error:
         raise RunError(
             f"flow {flow.name!r} failed: {error}",
             flow=flow.name,
             operation=getattr(error, "operation", None),
+            code=getattr(error, "code", None) or "failed",
         ) from error
 
 

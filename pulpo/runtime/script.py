@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pulpo.errors import PulpoError, RunError
+from pulpo.errors import PulpoError, RunError, error_line
 from pulpo.runtime.execution import result_json, run_flow, slots_of
 from pulpo.runtime.parameters import bind, parse_assignments
 
@@ -29,6 +29,6 @@ def run_script(*flows: Any, argv: Sequence[str] | None = None) -> None:
         parameters = bind(chosen.name, slots_of(chosen), parse_assignments(args))
         result = run_flow(chosen, parameters)
     except PulpoError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(error_line(error), file=sys.stderr)
         raise SystemExit(1) from None
     print(result_json(result))

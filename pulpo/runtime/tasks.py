@@ -3,21 +3,21 @@
 ``run_task`` awaits an async task on the flow's own event loop (the default,
 ``threads``: sync functions run in worker threads). ``run_submitted`` hands the task
 to the flow's task runner (``processes``, ``dask``) and awaits its future without
-blocking the loop. Both raise :class:`OperationFailed` naming the operation, so that a
-dependent that awaited the failure re-raises the same, already named, error.
+blocking the loop. Both raise an :class:`OperationFailed` naming the operation, its
+class the error code (``pulpo.runtime.failures``), so that a dependent that awaited
+the failure re-raises the same, already named, error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import pickle
 import threading
 from collections.abc import Awaitable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
-from pulpo.errors import RunError
 from pulpo.runtime.database import init_documents
+from pulpo.runtime.failures import OperationFailed, failure
 
 if TYPE_CHECKING:
     from prefect import Task
@@ -27,19 +27,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _THREAD = threading.local()
-
-
-class OperationFailed(RunError):
-    """An operation raised (or timed out); ``operation`` names it, ``error`` is why."""
-
-    def __init__(self, operation: str, error: BaseException) -> None:
-        super().__init__(
-            f"operation {operation!r} failed: {_describe(error)}", operation=operation
-        )
-        self.error = error
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.operation, self.error))
 
 
 class _LoggedByTheTask(logging.Filter):
@@ -73,7 +60,7 @@ async def run_task(
     except OperationFailed:
         raise
     except Exception as error:
-        raise OperationFailed(task.name, error) from error
+        raise failure(task.name, error) from error
 
 
 async def run_submitted(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -88,7 +75,23 @@ async def run_submitted(task: Task[P, R], /, *args: P.args, **kwargs: P.kwargs) 
     except OperationFailed:
         raise
     except Exception as error:
-        raise OperationFailed(task.name, error) from error
+        raise failure(task.name, error) from error
+
+
+async def wait_all(steps: Iterable[asyncio.Task[Any]]) -> None:
+    """Wait until every step of a flow body has ended, failed ones included.
+
+    When the flow itself is cancelled (its timeout, a cancel, Ctrl-C), the steps still
+    running are cancelled too, so that no operation starts after its run ended, also
+    where the event loop outlives the run.
+    """
+    pending = list(steps)
+    try:
+        await asyncio.wait(pending)
+    except asyncio.CancelledError:
+        for step in pending:
+            step.cancel()
+        raise
 
 
 async def gather_limited(
@@ -179,20 +182,3 @@ def _note_cache_hit(task: Task[Any, Any], state: Any) -> None:
         task.name,
         until,
     )
-
-
-def _describe(error: BaseException) -> str:
-    text = f"{type(error).__name__}: {error}"
-    if type(error).__name__ == "TaskRunTimeoutError":
-        text += (
-            " (a synchronous function cannot be stopped: it may still be running "
-            "until this process ends)"
-        )
-    if type(error).__name__ == "CollectionWasNotInitialized":
-        text += " (Beanie is not initialised: run `pulpo up` or set MONGODB_URL)"
-    if isinstance(error, pickle.PicklingError) or "pickle" in str(error).lower():
-        text += (
-            " (values passed to and returned from tasks that run in other processes "
-            "must pickle: return plain data or pydantic models)"
-        )
-    return text

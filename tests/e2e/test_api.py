@@ -67,6 +67,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
             'modules = ["jobhunter.operations", "jobhunter.chores"]',
         )
         + '\n[tool.pulpo.resources.greeter]\nsalutation = "ahoy"\n'
+        + "\n[tool.pulpo.flows.doze_flow]\ntimeout = 2\n"
     )
     stack = Stack(root)
     up = stack.pulpo("up")
@@ -806,6 +807,7 @@ def test_a_failing_run_ends_failed_and_can_be_retried(api: Api) -> None:
     failed = api.run_until_final(run_id)
     assert failed["status"] == "failed"
     assert "asked to fail" in failed["error"]
+    assert failed["error_code"] == "operation_failed"
     retry = api.client.post(f"/api/v1/runs/{run_id}/retry")
     assert retry.status_code == 202
     assert retry.json()["retry_of"] == run_id
@@ -817,6 +819,43 @@ def test_a_failing_run_ends_failed_and_can_be_retried(api: Api) -> None:
     assert {r["run_id"] for r in status["recent_failures"]} >= {run_id, again["run_id"]}
     failed_only = api.client.get("/api/v1/runs", params={"status": "failed"}).json()
     assert {r["status"] for r in failed_only["items"]} == {"failed"}
+
+
+def test_a_flow_timeout_fails_the_run_on_the_worker_with_code_timeout(
+    api: Api, tmp_path: Path
+) -> None:
+    """doze_flow has timeout = 2; its operation sleeps in a thread, which the run's
+    process abandons when it ends."""
+    log = tmp_path / "doze.log"
+    run_id = api.submit("doze_flow", log=str(log), seconds=8)
+    ended = api.run_until_final(run_id, timeout=90)
+    assert (ended["status"], ended["state"], ended["error_code"]) == (
+        "failed",
+        "TimedOut",
+        "timeout",
+    )
+    assert "exceeded timeout of 2.0 second(s)" in ended["error"]
+    waited = api.stack.pulpo(
+        "prefect",
+        "run",
+        "doze_flow",
+        "--deployment",
+        "-p",
+        f"log={log}",
+        "-p",
+        "seconds=8",
+    )
+    assert waited.returncode == 1
+    last = waited.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: flow 'doze_flow' run "), waited.stderr[-2000:]
+    assert last.endswith(
+        "timed out on the worker: Flow run exceeded timeout of 2.0 second(s) "
+        "(code: timeout)"
+    )
+    starts = [float(line.split()[1]) for line in log.read_text().splitlines()]
+    assert len(starts) == 2
+    time.sleep(max(0.0, starts[-1] + 9 - time.time()))  # past the sleeps' end
+    assert "end" not in log.read_text()  # both cut off with their process
 
 
 def test_completed_runs_cannot_be_retried_or_cancelled(api: Api) -> None:
@@ -880,7 +919,8 @@ def test_cancel_a_running_run(api: Api) -> None:
     assert busy["is_processing"] and busy["processing_count"] >= 1
     cancel = api.client.post(f"/api/v1/runs/{run_id}/cancel")
     assert cancel.status_code == 202, cancel.text
-    assert api.run_until_final(run_id, timeout=60)["status"] == "cancelled"
+    cancelled = api.run_until_final(run_id, timeout=60)
+    assert (cancelled["status"], cancelled["error_code"]) == ("cancelled", "cancelled")
 
 
 def test_cancel_a_run_the_worker_just_claimed(api: Api) -> None:

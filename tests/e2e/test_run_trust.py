@@ -88,7 +88,7 @@ def test_timeout_bounds_a_local_run_and_must_be_positive(
     assert elapsed < 40, f"--timeout 3 took {elapsed:.0f} s"
     assert error_lines(result.stderr) == [
         "error: flow 'idle_flow' did not finish within --timeout 3 s (synchronous "
-        "operations may still be running until this process ends)"
+        "operations may still be running until this process ends) (code: timeout)"
     ]
     negative = run_pulpo(*args, "--timeout", "-1", cwd=trouble, env=server_env)
     assert negative.returncode == 1
@@ -181,7 +181,7 @@ def test_a_timeout_stops_the_worker_process_of_a_blocking_operation(
     assert process.returncode == 1
     assert error_lines(stderr) == [
         "error: flow 'busy_flow' did not finish within --timeout 3 s (synchronous "
-        "operations may still be running until this process ends)"
+        "operations may still be running until this process ends) (code: timeout)"
     ]
     assert stderr.rstrip().splitlines()[-1].startswith("error: "), stderr[-500:]
     assert gone_soon(worker), "the worker process still runs the operation"
@@ -198,7 +198,7 @@ def test_a_failing_operation_shows_its_traceback_once_and_ends_with_one_line(
     last = [line for line in result.stderr.splitlines() if line.strip()][-1]
     assert last == (
         "error: flow 'broken_flow' failed: operation 'broken.explode' failed: "
-        "ValueError: exploded: x"
+        "ValueError: exploded: x (code: operation_failed)"
     ), result.stderr[-2000:]
 
 

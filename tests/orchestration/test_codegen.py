@@ -16,6 +16,8 @@ from tests.golden.regenerate import GENERATED, GOLDEN, NOT_GENERATED
 
 EXAMPLE = REPO / "examples" / "jobhunter"
 WIDE = Path(__file__).resolve().parents[1] / "fixtures" / "wide"
+# Hooks and flow timeouts, on threads and on the processes runner.
+POLICIES = Path(__file__).resolve().parents[1] / "fixtures" / "policies"
 RUFF = str(Path(sys.executable).with_name("ruff"))
 MYPY = str(Path(sys.executable).with_name("mypy"))
 
@@ -72,7 +74,9 @@ def test_builds_are_byte_identical_across_directories(tmp_path: Path) -> None:
     assert str(tmp_path) not in "".join((first / n).read_text() for n in files)
 
 
-@pytest.mark.parametrize("project", [EXAMPLE, WIDE], ids=["jobhunter", "wide"])
+@pytest.mark.parametrize(
+    "project", [EXAMPLE, WIDE, POLICIES], ids=["jobhunter", "wide", "policies"]
+)
 def test_generated_modules_are_formatted_and_lint_clean(
     project: Path, tmp_path: Path
 ) -> None:
@@ -123,7 +127,9 @@ def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
     assert "top: int = 5" in (generated / "parsing_flow.py").read_text()
 
 
-@pytest.mark.parametrize("project", [EXAMPLE, WIDE], ids=["jobhunter", "wide"])
+@pytest.mark.parametrize(
+    "project", [EXAMPLE, WIDE, POLICIES], ids=["jobhunter", "wide", "policies"]
+)
 def test_generated_flows_and_api_pass_mypy(project: Path, tmp_path: Path) -> None:
     run_cache = built_copy(project, tmp_path).parent
     checked = subprocess.run(

@@ -4,6 +4,7 @@ from pulpo import GraphError, ProjectError, operation
 from pulpo.analysis.dataflow import DataFlowAnalyzer
 from pulpo.decorators import datamodel_spec, operation_spec
 from pulpo.orchestration.compiler import (
+    FlowTimeouts,
     Orchestration,
     OrchestrationCompiler,
     TaskRunnerConfig,
@@ -222,6 +223,25 @@ def test_task_runners_come_from_the_config_and_apply_to_sub_namespaces() -> None
     with pytest.raises(ProjectError, match="did you mean 'scraping_flow'"):
         OrchestrationCompiler(
             graph, TaskRunnerConfig("threads", {"scrapping_flow": "dask"})
+        ).compile()
+
+
+def test_a_flow_timeout_applies_to_its_flow_only_else_the_default() -> None:
+    graph = DataFlowAnalyzer(
+        [datamodel_spec(m) for m in (Raw, Clean, Report)],  # type: ignore[misc]
+        [operation_spec(f) for f in (fetch_stepstone, fetch_linkedin, merge, ping)],  # type: ignore[misc]
+    ).analyze()
+    timeouts = FlowTimeouts(60.0, {"scraping_flow": 2.0})
+    flows = OrchestrationCompiler(graph, timeouts=timeouts).compile().flows
+    assert {name: f.timeout for name, f in flows.items()} == {
+        "ping_flow": 60.0,
+        "scraping_flow": 2.0,
+        "scraping_linkedin_flow": 60.0,
+        "scraping_stepstone_flow": 60.0,
+    }
+    with pytest.raises(ProjectError, match="did you mean 'scraping_flow'"):
+        OrchestrationCompiler(
+            graph, timeouts=FlowTimeouts(None, {"scrapping_flow": 2.0})
         ).compile()
 
 

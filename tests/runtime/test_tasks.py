@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pulpo.errors import RunError
-from pulpo.runtime import OperationFailed, dask_cluster, gather_limited
+from pulpo.runtime import OperationFailed, dask_cluster, gather_limited, wait_all
 
 
 def test_operation_failures_survive_pickling_across_processes() -> None:
@@ -60,3 +60,32 @@ def test_the_dask_runner_without_its_extra_says_what_to_install(
     monkeypatch.setitem(sys.modules, "prefect_dask", None)  # as if not installed
     with pytest.raises(RunError, match=r"pip install 'pulpo\[dask\]'"):
         dask_cluster()
+
+
+def test_a_cancelled_flow_body_cancels_its_steps_while_the_loop_runs_on() -> None:
+    """A flow's timeout cancels its body; steps still running must not go on, nor may
+    one waiting for them start, even where the event loop outlives the run."""
+    ran: list[str] = []
+
+    async def flow_body() -> None:
+        async def first() -> int:
+            await asyncio.sleep(0.2)
+            ran.append("first")
+            return 1
+
+        async def second_when_ready() -> int:
+            value = await first_step
+            ran.append("second")
+            return value + 1
+
+        first_step = asyncio.create_task(first())
+        second_step = asyncio.create_task(second_when_ready())
+        await wait_all([first_step, second_step])
+
+    async def host() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(flow_body(), timeout=0.05)
+        await asyncio.sleep(0.4)  # the loop runs on past the first step's end
+
+    asyncio.run(host())
+    assert ran == []

@@ -16,6 +16,7 @@ from pulpo.runtime import (
     run_script,
     run_task,
     validate_output,
+    wait_all,
 )
 
 from jobhunter.models import CleanedJobs, JobPosting, PostingSkills, SkillReport
@@ -90,7 +91,7 @@ async def parsing_flow(
         )
 
     summarize = asyncio.create_task(summarize_when_ready())
-    await asyncio.wait([*upstream, skills_extract, summarize])
+    await wait_all([*upstream, skills_extract, summarize])
     return {
         "parsing.skills.extract": skills_extract.result(),
         "parsing.summarize": summarize.result(),
@@ -135,7 +136,7 @@ async def parsing_skills_flow(
         )
 
     extract = asyncio.create_task(extract_when_ready())
-    await asyncio.wait([*upstream, extract])
+    await wait_all([*upstream, extract])
     return {
         "parsing.skills.extract": extract.result(),
     }

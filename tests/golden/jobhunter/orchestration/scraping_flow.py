@@ -10,7 +10,7 @@ from typing import TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import in_thread, run_script, run_task, validate_output
+from pulpo.runtime import in_thread, run_script, run_task, validate_output, wait_all
 
 from jobhunter.models import CleanedJobs, RawJobs
 from jobhunter.operations import fetch_linkedin, fetch_stepstone, merge
@@ -79,7 +79,7 @@ async def scraping_flow(keywords: str = "python", limit: int = 4) -> ScrapingFlo
         )
 
     merge = asyncio.create_task(merge_when_ready())
-    await asyncio.wait([linkedin_fetch, stepstone_fetch, merge])
+    await wait_all([linkedin_fetch, stepstone_fetch, merge])
     return {
         "scraping.linkedin.fetch": linkedin_fetch.result(),
         "scraping.merge": merge.result(),
@@ -103,7 +103,7 @@ async def scraping_linkedin_flow(
     fetch = asyncio.create_task(
         run_task(scraping_linkedin_fetch_task, keywords=keywords, limit=limit)
     )
-    await asyncio.wait([fetch])
+    await wait_all([fetch])
     return {
         "scraping.linkedin.fetch": fetch.result(),
     }
@@ -125,7 +125,7 @@ async def scraping_stepstone_flow(
     fetch = asyncio.create_task(
         run_task(scraping_stepstone_fetch_task, keywords=keywords, limit=limit)
     )
-    await asyncio.wait([fetch])
+    await wait_all([fetch])
     return {
         "scraping.stepstone.fetch": fetch.result(),
     }

@@ -10,7 +10,7 @@ from typing import TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import in_thread, run_script, run_task, validate_output
+from pulpo.runtime import in_thread, run_script, run_task, validate_output, wait_all
 
 from jobhunter.models import HealthStatus
 from jobhunter.operations import healthcheck
@@ -32,7 +32,7 @@ class HealthcheckFlowResult(TypedDict):
 async def healthcheck_flow() -> HealthcheckFlowResult:
     """Run the standalone operation `healthcheck`."""
     healthcheck = asyncio.create_task(run_task(healthcheck_task))
-    await asyncio.wait([healthcheck])
+    await wait_all([healthcheck])
     return {
         "healthcheck": healthcheck.result(),
     }

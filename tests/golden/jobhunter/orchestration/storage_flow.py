@@ -10,7 +10,13 @@ from typing import Any, TypedDict
 import pulpo.runtime.script_mode  # noqa: F401 - configures Prefect when run as a script
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
-from pulpo.runtime import init_documents, run_script, run_task, validate_output
+from pulpo.runtime import (
+    init_documents,
+    run_script,
+    run_task,
+    validate_output,
+    wait_all,
+)
 
 from jobhunter.models import CleanedJobs, JobRecord, StoredJobs
 from jobhunter.operations import save_postings
@@ -68,7 +74,7 @@ async def storage_flow(
         )
 
     save = asyncio.create_task(save_when_ready())
-    await asyncio.wait([*upstream, save])
+    await wait_all([*upstream, save])
     return {
         "storage.save": save.result(),
     }
