@@ -161,7 +161,7 @@ async def _settled(future: PrefectFuture[Any]) -> None:
 
 def _caches(task: Task[Any, Any]) -> bool:
     # By name: pulpo.runtime.caching imports Prefect, which this module must not.
-    return type(task.cache_policy).__name__ == "OperationCache"
+    return type(getattr(task, "cache_policy", None)).__name__ == "OperationCache"
 
 
 def _note_cache_hit(task: Task[Any, Any], state: Any) -> None:
