@@ -9,6 +9,7 @@ server the user configured, and every run after the first pays only for its task
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import shutil
 import tempfile
@@ -58,7 +59,13 @@ def stop_test_backend() -> None:
         stack, _STACK = _STACK, None
         callbacks = _ON_STOP[:]
         _ON_STOP.clear()
-    for callback in reversed(callbacks):
-        callback()
-    if stack is not None:
-        stack.close()
+    # Prefect's console handler may hold the stream pytest captured for the test
+    # that started the server, closed by now: its last lines are dropped silently.
+    raising, logging.raiseExceptions = logging.raiseExceptions, False
+    try:
+        for callback in reversed(callbacks):
+            callback()
+        if stack is not None:
+            stack.close()
+    finally:
+        logging.raiseExceptions = raising

@@ -124,17 +124,29 @@ def patched(
                     wrapper = _recording(operation, value, target, recorder)
                     saved.append((module, attribute, value))
                     setattr(module, attribute, wrapper)
-            # Records the validated output (a dict the function returned, as its
-            # datamodel); a name in a variable keeps mypy from requiring the attribute.
-            name = "validate_output"
-            original = getattr(module, name, None)
-            if original is not None:
-                saved.append((module, name, original))
-                setattr(module, name, _validating(original, recorder))
+            for helper, replace in _helpers(recorder).items():
+                original = getattr(module, helper, None)
+                if original is not None:
+                    saved.append((module, helper, original))
+                    setattr(module, helper, replace(original))
         yield
     finally:
         for module, attribute, value in reversed(saved):
             setattr(module, attribute, value)
+
+
+def _helpers(
+    recorder: Recorder,
+) -> dict[str, Callable[[Callable[..., Any]], Callable[..., Any]]]:
+    """Generated modules' run-time helpers to wrap, by name."""
+    return {
+        # Records the validated output (e.g. a dict the function returned, as its
+        # datamodel).
+        "validate_output": lambda original: _validating(original, recorder),
+        # Without a database, the tasks of replaced operations still run; a real
+        # operation that uses a document then fails saying Beanie is not set up.
+        "init_documents": lambda original: functools.partial(original, required=False),
+    }
 
 
 def _recording(

@@ -30,7 +30,7 @@ class OperationCall:
 @dataclass(frozen=True)
 class OperationTiming:
     """When an operation ran: its first call's start, its last call's end (seconds
-    since the run began), and how many calls it made."""
+    since the run began), and how many calls it made (retried attempts included)."""
 
     started: float
     ended: float | None
@@ -77,24 +77,35 @@ class FlowResult:
         return found
 
     def output(self, operation: str) -> Any:
-        """What ``operation`` returned (validated against its output datamodel).
+        """What ``operation`` returned (validated against its output datamodel); of
+        a retried operation, what its successful attempt returned.
 
         Raises:
-            RunError: the operation did not run (did-you-mean), or ran more than once
-                (a mapped operation: use :meth:`outputs`).
+            RunError: the operation did not run (did-you-mean), did not return, or
+                returned more than once (a mapped operation: use :meth:`outputs`).
         """
-        calls = self._calls_of(operation)
-        if len(calls) > 1:
+        returned = self.outputs(operation)
+        if len(returned) != 1:
             raise RunError(
-                f"operation {operation!r} ran {len(calls)} times (once per item); "
-                f"use result.outputs({operation!r}) for every call's output",
+                f"operation {operation!r} returned {len(returned)} times"
+                + (
+                    " (a mapped operation runs once per item)"
+                    if returned
+                    else f" (it raised: {self._calls_of(operation)[-1].error!r})"
+                )
+                + f"; use result.outputs({operation!r}) for every call's output",
                 operation=operation,
             )
-        return calls[0].output
+        return returned[0]
 
     def outputs(self, operation: str) -> list[Any]:
-        """The output of every call of ``operation``, in the order the calls started."""
-        return [call.output for call in self._calls_of(operation)]
+        """The output of every call of ``operation`` that returned, in the order the
+        calls started (attempts that raised are left out)."""
+        return [
+            call.output
+            for call in self._calls_of(operation)
+            if call.error is None and call.ended is not None
+        ]
 
     def _calls_of(self, operation: str) -> list[OperationCall]:
         calls = [call for call in self.calls if call.operation == operation]

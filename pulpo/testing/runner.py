@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pulpo.errors import RunError, did_you_mean
+from pulpo.project import Project
 from pulpo.testing.backend import on_stop, start_test_backend
 from pulpo.testing.loading import FlowParts, load_project
 from pulpo.testing.patching import Recorder, check_operations, patched
@@ -66,9 +67,9 @@ def run_flow(
     arguments = _checked_parameters(parts, dict(params or {}))
     _not_in_event_loop(flow)
     start_test_backend()
-    return _run(
-        loaded.project.settings, parts, arguments, resources, operations, timeout
-    )
+    # Read again for each run: a test may set MONGODB_URL or PULPO_RESOURCE_* first.
+    settings = Project.find(loaded.project.root).settings
+    return _run(settings, parts, arguments, resources, operations, timeout)
 
 
 def _run(
