@@ -37,9 +37,14 @@ def start_test_backend() -> None:
 
         # Prefect's own files (task results, its local storage) go to a throwaway
         # home, not ~/.prefect, which pulpo reads as "the user configured Prefect".
+        # Run logs stay on the console (pytest shows them for a failed test); sending
+        # them to the throwaway server too would cost every task CPU time.
         stack.enter_context(
             prefect.settings.temporary_settings(
-                updates={prefect.settings.PREFECT_HOME: home}
+                updates={
+                    prefect.settings.PREFECT_HOME: home,
+                    prefect.settings.PREFECT_LOGGING_TO_API_ENABLED: False,
+                }
             )
         )
         stack.enter_context(prefect_test_harness(server_startup_timeout=90))
