@@ -236,13 +236,27 @@ def _signature_problem(
     ours_hints = _hints(original)
     theirs_hints = _hints(fake)
     for name in ours:
-        if name in theirs_hints and name in ours_hints:
-            if _plain(theirs_hints[name]) != _plain(ours_hints[name]):
-                return (
-                    f"annotates {name!r} as {_show(theirs_hints[name])}, the operation "
-                    f"as {_show(ours_hints[name])}"
-                )
+        if name not in ours_hints:
+            continue
+        expected = _plain(ours_hints[name])
+        if name in theirs_hints:
+            differs = _plain(theirs_hints[name]) != expected
+            shown = _show(theirs_hints[name])
+        else:  # a fake defined in a test, annotated with names imported inside it
+            raw = params[name].annotation if name in params else None
+            differs = (
+                isinstance(raw, str)
+                and _is_dotted_name(raw)
+                and raw.rpartition(".")[2] != getattr(expected, "__name__", raw)
+            )
+            shown = str(raw)
+        if differs:
+            return f"annotates {name!r} as {shown}, the operation as {_show(expected)}"
     return None
+
+
+def _is_dotted_name(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
 
 
 def _hints(function: Callable[..., Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pytest
 from pulpo.errors import RunError
 from pulpo.testing import FlowFailed, run_flow
 from pulpo.testing.backend import start_test_backend, stop_test_backend
+from pulpo.testing.loading import load_project
 
 KIT = Path(__file__).resolve().parents[1] / "fixtures" / "kit"
 CHAIN = [f"chain.s{i:02d}" for i in range(1, 11)]
@@ -28,8 +29,13 @@ def prefect_test_server() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def scaler_type() -> type:
-    run_flow("chain_flow", {"start": 1}, project=KIT)  # loads (builds) the project
+def kit_imported() -> None:
+    """The kit project built (if stale) and importable, as the first run makes it."""
+    load_project(KIT)
+
+
+@pytest.fixture(scope="module")
+def scaler_type(kit_imported: None) -> type:
     from kit.scale import Scaler
 
     return Scaler
@@ -74,13 +80,26 @@ def test_an_operation_override_replaces_the_function_and_feeds_its_dependents() 
     assert again.output("chain.s05").value == 7
 
 
-def test_an_override_with_another_signature_is_refused_naming_the_operation() -> None:
-    def fake(prev: object) -> None: ...
+def test_an_override_with_another_signature_is_refused_naming_the_operation(
+    kit_imported: None,
+) -> None:
+    from kit.chain import Step03
 
-    with pytest.raises(RunError, match=r"'chain\.s05'.*does not take 'previous'"):
-        run_flow(
-            "chain_flow", {"start": 1}, operations={"chain.s05": fake}, project=KIT
-        )
+    def renamed(prev: object) -> None: ...
+
+    def retyped(previous: Step03) -> None: ...
+
+    def needy(previous: object, extra: int) -> None: ...
+
+    for fake, problem in [
+        (renamed, r"does not take 'previous'"),
+        (retyped, r"annotates 'previous' as Step03, the operation as Step04"),
+        (needy, r"requires 'extra', which the operation does not take"),
+    ]:
+        with pytest.raises(RunError, match=rf"'chain\.s05' .*{problem}.*s05\("):
+            run_flow(
+                "chain_flow", {"start": 1}, operations={"chain.s05": fake}, project=KIT
+            )
 
 
 @pytest.mark.parametrize(
