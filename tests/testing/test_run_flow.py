@@ -26,6 +26,16 @@ def prefect_test_server() -> Iterator[None]:
     start_test_backend()
     yield
     stop_test_backend()
+    # Later tests of this process import other projects' `run_cache` packages.
+    import sys
+
+    from pulpo.testing import loading
+
+    loading._LOADED.clear()
+    while str(KIT) in sys.path:
+        sys.path.remove(str(KIT))
+    for name in [n for n in sys.modules if n.split(".")[0] in ("kit", "run_cache")]:
+        del sys.modules[name]
 
 
 @pytest.fixture(scope="module")
