@@ -79,3 +79,7 @@ def make_project(tmp_path: Path) -> MakeProject:
         return root
 
     return make
+
+
+# Fixture projects carry their own tests (run as a subprocess, as their users would).
+collect_ignore_glob = ["fixtures/*"]
