@@ -36,6 +36,8 @@ def test_a_project_s_own_tests_use_pulpo_run_without_a_build_or_a_server(
             "-q",
             "-p",
             "no:cacheprovider",
+            "-p",
+            "no:schemathesis",  # pulpo's dev dependency, not a user's
             "--durations=0",
         ],
         cwd=project,
