@@ -23,6 +23,9 @@ demo: install
 	cd $(EXAMPLE) && ../../$(BIN)/pulpo prefect run scraping_flow --param keywords=python
 
 test: install
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(echo "installing PostgreSQL for the Prefect-on-PostgreSQL test (apt-get, needs root)" && \
+		apt-get update -qq && apt-get install -y -qq postgresql)
 	$(BIN)/python -m pytest
 
 test-fast: install
