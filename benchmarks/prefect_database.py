@@ -20,12 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import httpx
 from example_stack import PULPO, REPO, example_copy, free_port
-from submissions import drive
+from submissions import api_submitter, drive
 
 sys.path.insert(0, str(REPO))
 from tests.support.postgres import Cluster  # noqa: E402
@@ -40,16 +39,7 @@ async def submit_all(port: int, args: argparse.Namespace) -> tuple[float, int]:
         timeout=120,
         limits=httpx.Limits(max_connections=args.clients),
     ) as http:
-
-        async def submit() -> bool:
-            response = await http.post(
-                "/api/v1/flows/healthcheck_flow/runs",
-                json={"parameters": {}},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            return response.status_code == 202
-
-        elapsed, _, refused = await drive(submit, args.runs, args.clients)
+        elapsed, _, refused = await drive(api_submitter(http), args.runs, args.clients)
         return elapsed, refused
 
 

@@ -62,6 +62,20 @@ def report(name: str, elapsed: float, latencies: list[float], failures: int) -> 
     )
 
 
+def api_submitter(http: httpx.AsyncClient) -> Callable[[], Awaitable[bool]]:
+    """One `healthcheck_flow` submission through the API, with its own key."""
+
+    async def submit() -> bool:
+        response = await http.post(
+            "/api/v1/flows/healthcheck_flow/runs",
+            json={"parameters": {}},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        return response.status_code == 202
+
+    return submit
+
+
 async def through_the_api(port: int, args: argparse.Namespace) -> None:
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}",
@@ -69,17 +83,9 @@ async def through_the_api(port: int, args: argparse.Namespace) -> None:
         timeout=120,
         limits=httpx.Limits(max_connections=args.clients),
     ) as http:
-
-        async def submit() -> bool:
-            response = await http.post(
-                "/api/v1/flows/healthcheck_flow/runs",
-                json={"parameters": {}},
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            return response.status_code == 202
-
         report(
-            "POST /api/v1/flows/…/runs", *await drive(submit, args.runs, args.clients)
+            "POST /api/v1/flows/…/runs",
+            *await drive(api_submitter(http), args.runs, args.clients),
         )
 
 
