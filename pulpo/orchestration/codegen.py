@@ -11,6 +11,7 @@ import sys
 import textwrap
 import typing
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -112,10 +113,14 @@ class PrefectCodeGenerator:
             for module, flows in self.orchestration.modules.items()
         }
         files["__init__.py"] = render("package_init.py.j2", modules=sorted(files))
-        files = format_python(files, self.first_party)
-        files["graph.json"] = json_text(graph_json(self.orchestration))
-        files["graph.mmd"] = graph_mermaid(self.orchestration)
-        return files
+        # ruff formats the modules on another core while this thread writes the graph.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            formatted = pool.submit(format_python, files, self.first_party)
+            graph = {
+                "graph.json": json_text(graph_json(self.orchestration)),
+                "graph.mmd": graph_mermaid(self.orchestration),
+            }
+            return {**formatted.result(), **graph}
 
     def generate_module(self, module: str, flows: tuple[FlowDefinition, ...]) -> str:
         """Source of one module holding ``flows`` and the tasks they run (unformatted)."""
