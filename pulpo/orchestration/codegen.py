@@ -361,7 +361,7 @@ class PrefectCodeGenerator:
                 gather,
             )
             guard = " or ".join(f"{name} is None" for name in step.skipped_when_given)
-            if not blocks or blocks[-1].guard != guard or not guard:
+            if not blocks or blocks[-1].guard != guard:
                 blocks.append(BlockView(guard, []))
             blocks[-1].steps.append(view)
             if guard:
