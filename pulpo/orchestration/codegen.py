@@ -11,7 +11,6 @@ import sys
 import textwrap
 import typing
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import CodeType, FunctionType, ModuleType
 from typing import Any
@@ -25,7 +24,7 @@ from pulpo.orchestration.compiler import (
     Source,
     Step,
 )
-from pulpo.orchestration.formatting import format_python
+from pulpo.orchestration.formatting import FormatJob
 from pulpo.orchestration.graph_export import graph_json, graph_mermaid, json_text
 from pulpo.orchestration.pysource import (
     Imports,
@@ -113,14 +112,12 @@ class PrefectCodeGenerator:
             for module, flows in self.orchestration.modules.items()
         }
         files["__init__.py"] = render("package_init.py.j2", modules=sorted(files))
-        # ruff formats the modules on another core while this thread writes the graph.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            formatted = pool.submit(format_python, files, self.first_party)
-            graph = {
-                "graph.json": json_text(graph_json(self.orchestration)),
-                "graph.mmd": graph_mermaid(self.orchestration),
-            }
-            return {**formatted.result(), **graph}
+        # ruff works on another core while this thread writes the graph files.
+        with FormatJob(files, self.first_party) as formatting:
+            graph = json_text(graph_json(self.orchestration))
+            formatting.format()
+            mermaid = graph_mermaid(self.orchestration)
+            return {**formatting.result(), "graph.json": graph, "graph.mmd": mermaid}
 
     def generate_module(self, module: str, flows: tuple[FlowDefinition, ...]) -> str:
         """Source of one module holding ``flows`` and the tasks they run (unformatted)."""
