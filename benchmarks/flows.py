@@ -873,7 +873,11 @@ def overhead_rounds(n: int, repeats: int) -> int:
 
 
 def overhead(
-    root: Path, repeats: int, sizes: list[int], settle: float
+    root: Path,
+    repeats: int,
+    sizes: list[int],
+    settle: float,
+    shapes: tuple[str, ...] = ("chain", "fan"),
 ) -> dict[str, Any]:
     project = new_project(
         root,
@@ -903,7 +907,7 @@ def overhead(
             # the server records a run's task runs after it ends: more runs, longer
             "settle": settle + 0.02 * n,
         }
-        for shape in ("chain", "fan")
+        for shape in shapes
         for n in sizes
     ]
     spec = {
@@ -1151,11 +1155,13 @@ def report_headline(data: dict[str, Any]) -> None:
             target_line(f"{mode}: {v.top}_flow body wall / critical path", ratio, 1.15)
 
 
-def report_overhead(data: dict[str, Any], sizes: list[int]) -> None:
+def report_overhead(
+    data: dict[str, Any], sizes: list[int], shapes: tuple[str, ...] = ("chain", "fan")
+) -> None:
     print("\nPer-task overhead (trivial operations; seconds per flow call, medians):")
     rows = []
     for mode in MODES:
-        for shape in ("chain", "fan"):
+        for shape in shapes:
             for n in sizes:
                 s = data[mode][f"{shape}{n}"]
                 p, h = med(s["pulpo"], "wall"), med(s["hand"], "wall")
@@ -1325,6 +1331,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
     parser.add_argument(
+        "--sizes", type=int, nargs="+", help="overhead DAG sizes (default 10 50 200)"
+    )
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        choices=("chain", "fan"),
+        default=["chain", "fan"],
+        help="overhead DAG shapes",
+    )
+    parser.add_argument(
         "--settle",
         type=float,
         default=3.0,
@@ -1340,17 +1356,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    sizes = [10, 50] if args.quick else [10, 50, 200]
+    sizes = args.sizes or ([10, 50] if args.quick else [10, 50, 200])
+    shapes = tuple(args.shapes)
     calls = 2 if args.quick else 3
     steps: dict[str, Callable[[], Any]] = {
         "headline": lambda: headline(root, args.repeats, args.settle),
-        "overhead": lambda: overhead(root, args.repeats, sizes, args.settle),
+        "overhead": lambda: overhead(root, args.repeats, sizes, args.settle, shapes),
         "cpu": lambda: cpu(root, args.repeats, calls, args.settle),
         "cli": lambda: cli(root, args.repeats),
     }
     reports: dict[str, Callable[[Any], None]] = {
         "headline": report_headline,
-        "overhead": lambda d: report_overhead(d, sizes),
+        "overhead": lambda d: report_overhead(d, sizes, shapes),
         "cpu": report_cpu,
         "cli": report_cli,
     }
