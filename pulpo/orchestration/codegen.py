@@ -41,7 +41,7 @@ SCRIPT_MODE = "pulpo.runtime.script_mode"  # must load before Prefect as a scrip
 RUNNER_FACTORIES = {"processes": "process_pool", "dask": "dask_cluster"}
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per operation, and frozen ones cost twice as much to make
 class TaskView:
     """One ``@task`` function: the operation's call with its policy."""
 
@@ -56,7 +56,7 @@ class TaskView:
     body: str
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per operation (see TaskView)
 class StepView:
     """One operation started in a flow body, as an asyncio task in ``variable``."""
 
