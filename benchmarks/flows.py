@@ -878,6 +878,7 @@ def overhead(
     sizes: list[int],
     settle: float,
     shapes: tuple[str, ...] = ("chain", "fan"),
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, Any]:
     project = new_project(
         root,
@@ -916,15 +917,16 @@ def overhead(
         "scratch": str(root),
         "cases": cases,
     }
-    out = {
-        "ephemeral": run_worker(
+    out = {}
+    if "ephemeral" in modes:
+        out["ephemeral"] = run_worker(
             spec, ephemeral_env(root, "overhead"), root, "overhead-eph"
         )
-    }
-    with prefect_server(root) as url:
-        out["server"] = run_worker(
-            spec, server_env(root, "overhead", url), root, "overhead-srv"
-        )
+    if "server" in modes:
+        with prefect_server(root) as url:
+            out["server"] = run_worker(
+                spec, server_env(root, "overhead", url), root, "overhead-srv"
+            )
     return out
 
 
@@ -1160,7 +1162,7 @@ def report_overhead(
 ) -> None:
     print("\nPer-task overhead (trivial operations; seconds per flow call, medians):")
     rows = []
-    for mode in MODES:
+    for mode in (m for m in MODES if m in data):
         for shape in shapes:
             for n in sizes:
                 s = data[mode][f"{shape}{n}"]
@@ -1201,6 +1203,13 @@ def report_overhead(
     for row in rows:
         target_line(
             f"{row[0]} {row[1]} of {row[2]}: pulpo / hand-written", float(row[8]), 1.1
+        )
+    print(
+        "Like for like (the hand-written tasks run the sync functions in threads too):"
+    )
+    for row in rows:
+        target_line(
+            f"{row[0]} {row[1]} of {row[2]}: pulpo / hand+thread", float(row[9]), 1.1
         )
 
 
@@ -1341,6 +1350,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="overhead DAG shapes",
     )
     parser.add_argument(
+        "--modes", nargs="+", choices=MODES, default=list(MODES), help="overhead modes"
+    )
+    parser.add_argument(
         "--settle",
         type=float,
         default=3.0,
@@ -1357,11 +1369,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     sizes = args.sizes or ([10, 50] if args.quick else [10, 50, 200])
-    shapes = tuple(args.shapes)
+    shapes, modes = tuple(args.shapes), tuple(args.modes)
     calls = 2 if args.quick else 3
     steps: dict[str, Callable[[], Any]] = {
         "headline": lambda: headline(root, args.repeats, args.settle),
-        "overhead": lambda: overhead(root, args.repeats, sizes, args.settle, shapes),
+        "overhead": lambda: overhead(
+            root, args.repeats, sizes, args.settle, shapes, modes
+        ),
         "cpu": lambda: cpu(root, args.repeats, calls, args.settle),
         "cli": lambda: cli(root, args.repeats),
     }
