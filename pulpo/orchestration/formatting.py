@@ -19,6 +19,7 @@ LINE_LENGTH = 88
 TARGET_VERSION = "py311"
 SETTINGS = (
     "--isolated",
+    "--no-cache",  # the scratch directory is deleted afterwards
     "--line-length",
     str(LINE_LENGTH),
     "--target-version",
