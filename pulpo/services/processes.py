@@ -52,9 +52,11 @@ def proven(record: ProcessRecord) -> psutil.Process | None:
     """The live process ``record`` describes, or None when the pid now is another's."""
     try:
         process = psutil.Process(record.pid)
+        # Right after it starts, a process can show an empty command line for a few
+        # milliseconds while exec completes; its pid and creation time still prove it.
         if (
             abs(process.create_time() - record.created) < 0.01
-            and tuple(process.cmdline()) == record.command
+            and tuple(process.cmdline()) in (record.command, ())
             and process.status() != psutil.STATUS_ZOMBIE
         ):
             return process

@@ -42,6 +42,22 @@ def test_a_record_proves_only_the_process_it_was_made_for(
     assert processes.proven(other_command) is None
 
 
+def test_a_process_is_proven_right_after_it_starts() -> None:
+    """`pulpo up` checks its service at once; a command line still empty while exec
+    completes made a healthy service read as 'exited while starting'."""
+    children = []
+    try:
+        for _ in range(40):
+            child = subprocess.Popen(SLEEPER)
+            children.append(child)
+            record = ProcessRecord.of(child.pid, SLEEPER)
+            assert record is not None and processes.proven(record) is not None
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def test_a_dead_process_is_not_proven(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     record = ProcessRecord.of(child.pid, [sys.executable, "-c", "pass"])
