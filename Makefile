@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/jobhunter
 
-.PHONY: install demo test test-fast lint bench golden clean browser ui-assets
+.PHONY: install demo test test-fast lint bench golden clean browser ui-assets ui-screenshots
 
 install: $(STAMP)
 
@@ -41,6 +41,9 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/compile_scaling.py
+
+ui-screenshots: install browser
+	PULPO_UI_SCREENSHOTS=docs/ui $(BIN)/python -m pytest -q tests/ui/test_ui_e2e.py
 
 # Rebuilds the UI's vendored browser code from vendor/ui/package-lock.json (pinned,
 # with integrity hashes); the result is committed, so installing needs no npm.

@@ -122,8 +122,10 @@ def ui_open(ctx: typer.Context) -> None:
 
     url = ctx.obj.ui_url()
     typer.echo(url)
-    if sys.platform in ("darwin", "win32") or os.environ.get("DISPLAY") or (
-        os.environ.get("WAYLAND_DISPLAY")
+    if (
+        sys.platform in ("darwin", "win32")
+        or os.environ.get("DISPLAY")
+        or (os.environ.get("WAYLAND_DISPLAY"))
     ):
         webbrowser.open(url)
 

@@ -61,7 +61,9 @@ class SecurityHeaders:
         async def with_headers(message: Any) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                headers += [
+                    (k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()
+                ]
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -115,7 +117,7 @@ def create_app(root: Path | None = None) -> Starlette:
             answer = await client.request(
                 request.method,
                 request.url.path,
-                params=request.query_params.multi_items(),
+                params=request.url.query,
                 content=await request.body(),
                 headers=headers,
             )

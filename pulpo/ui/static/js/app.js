@@ -72,11 +72,11 @@ async function statusBar() {
     const s = await api("/api/v1/processing-status");
     bar.classList.remove("down");
     const items = [];
-    if (s.is_processing) {
-      items.push(h("span", { class: "item" }, h("span", { class: "pulse", "aria-hidden": "true" }),
-        h("b", {}, String(s.processing_count)), " processing"));
-    }
-    items.push(h("span", { class: "item" }, h("b", {}, String(s.pending_count)), " pending"));
+    const pulse = () => h("span", { class: "pulse", "aria-hidden": "true" });
+    items.push(h("span", { class: "item" }, s.processing_count ? pulse() : null,
+      h("b", {}, String(s.processing_count)), " processing"));
+    items.push(h("span", { class: "item" }, s.pending_count > 0 && !s.processing_count ? pulse() : null,
+      h("b", {}, String(s.pending_count)), " pending"));
     items.push(h("span", { class: "item" }, h("b", {}, String(s.completed_count)), " completed"));
     items.push(h("span", { class: "item" }, h("b", {}, String(s.failed_count)), " failed"));
     if (s.recent_failures.length) {

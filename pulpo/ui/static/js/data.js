@@ -74,7 +74,7 @@ export async function dataPage(main, page, name) {
       h("label", { for: "collection", class: "muted" }, "Collection"),
       h("select", { id: "collection", onChange: (e) => { location.hash = `#/data/${e.target.value}`; } },
         names.map((n) => h("option", { value: n, selected: n === name }, n))),
-      h("button", { class: "primary", onClick: () => edit(openapi, name, null, refresh) }, "＋ New")),
+      h("button", { class: "primary", onClick: () => edit(openapi, name, null, refresh) }, "+ New")),
     h("p", { class: "sub" }, itemSchema.description || ""),
     filterForm, table);
 
@@ -86,7 +86,7 @@ export async function dataPage(main, page, name) {
     if (!page.alive) return;
     if (!data.items.length) {
       clear(table, h("div", { class: "state" }, h("h2", {}, Object.keys(state.filter).length ? "No documents match" : `No ${name} yet`),
-        h("p", {}, "Runs that store documents fill this table; or create one with ＋ New.")));
+        h("p", {}, "Runs that store documents fill this table; or create one with + New.")));
       return;
     }
     const header = (col) => {

@@ -49,7 +49,8 @@ export class SchemaForm {
           !required.has(name) || nullable ? h("option", { value: "" }, "—") : null,
           field.enum.map((v) => h("option", { value: String(v), selected: has && initial === v }, String(v))));
       } else if (kind === "json") {
-        input = h("textarea", { id, name, rows: "3", spellcheck: "false" }, has && initial !== null && initial !== undefined ? JSON.stringify(initial, null, 1) : "");
+        const example = field.type === "array" ? '["…", "…"]' : '{"…": …}';
+        input = h("textarea", { id, name, rows: "3", spellcheck: "false", placeholder: `JSON, e.g. ${example}` }, has && initial !== null && initial !== undefined ? JSON.stringify(initial, null, 1) : "");
       } else {
         input = h("input", {
           type: "text", id, name, inputmode: kind === "string" ? null : "decimal",
