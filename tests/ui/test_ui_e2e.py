@@ -73,7 +73,9 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     try:
         assert up.returncode == 0, up.stderr[-3000:]
         key = stack.pulpo("api", "key").stdout.strip()
-        yield Ui(stack, key, shots)
+        ui = Ui(stack, key, shots)
+        with ui.api:
+            yield ui
     finally:
         stack.pulpo("down")
 

@@ -67,10 +67,18 @@ async function route() {
 }
 
 // The status bar of seed 002: runs pending or processing, recent failures.
+let lastStatus = "";
 async function statusBar() {
   try {
     const s = await api("/api/v1/processing-status");
     bar.classList.remove("down");
+    // Redrawn only on a change: screen readers announce the bar (aria-live).
+    const key = JSON.stringify(s);
+    if (key === lastStatus) {
+      setTimeout(statusBar, 2000);
+      return;
+    }
+    lastStatus = key;
     const items = [];
     const pulse = () => h("span", { class: "pulse", "aria-hidden": "true" });
     items.push(h("span", { class: "item" }, s.processing_count ? pulse() : null,
@@ -87,6 +95,7 @@ async function statusBar() {
     if (!s.show_status && !s.total_count) items.unshift(h("span", { class: "item" }, "Idle: no runs yet"));
     clear(bar, ...items);
   } catch (error) {
+    lastStatus = "";
     bar.classList.add("down");
     if (error instanceof ApiDown) {
       clear(bar, h("span", {}, `${error.service} is down: run `, code(error.fix)));

@@ -90,7 +90,7 @@ class GraphView {
       },
     }, h("option", { value: "" }, "All flows"),
       this.graph.flows.map((f) => h("option", { value: f.name, selected: f.name === this.flow }, f.name)));
-    const counts = h("span", { class: "muted" },
+    const counts = h("span", {},
       `${this.graph.operations.length} operations · ${this.graph.models.length} models · ${this.namespaces.length} namespaces`);
     const tools = h("div", { class: "graph-tools" },
       h("label", { for: "graph-search", class: "muted" }, "Find"), this.search,
@@ -98,7 +98,7 @@ class GraphView {
       h("button", { class: "small", onClick: () => { this.collapsed.clear(); this.render(true); } }, "Expand all"),
       h("button", { class: "small", onClick: () => { this.collapsed = new Set(this.namespaces); this.render(true); } }, "Collapse all"),
       h("span", { class: "spacer" }),
-      runId ? h("span", {}, "Run ", h("a", { href: `#/runs/${runId}` }, runId.slice(0, 8)), " on the graph") : counts);
+      runId ? h("span", {}, "Run ", h("a", { href: `#/runs/${runId}` }, runId.slice(0, 8)), " on the graph") : null);
     this.svg = s("svg", { role: "group", "aria-label": "Data-flow graph" });
     this.viewport = s("g");
     this.svg.append(defs(), this.viewport);
@@ -110,11 +110,12 @@ class GraphView {
       h("button", { "aria-label": "Zoom in", onClick: () => this.zoomBy(1.25) }, "+"),
       h("button", { "aria-label": "Zoom out", onClick: () => this.zoomBy(0.8) }, "−"),
       h("button", { "aria-label": "Fit to screen", onClick: () => this.fit() }, "⤢")),
-    h("div", { class: "legend", "aria-hidden": "true" },
+    h("div", { class: "legend" },
       h("span", {}, h("i", { style: "border-color:#8a7cf0;background:#fff" }), "operation"),
       h("span", {}, h("i", { style: "border-color:#d39b2a;background:#fff8e8" }), "model"),
       h("span", {}, h("i", { style: "border-color:#2e9a66;background:#e9f7f0" }), "document"),
-      h("span", {}, h("i", { style: "border-color:#5b3fe0;background:#ece8ff;border-style:dashed" }), "namespace")));
+      h("span", {}, h("i", { style: "border-color:#5b3fe0;background:#ece8ff;border-style:dashed" }), "namespace"),
+      counts));
     this.side = h("aside", { class: "graph-side", "aria-label": "Details", "aria-live": "polite" });
     this.showHint();
     clear(main, h("div", { class: "graph-main" }, tools, this.canvas), this.side);

@@ -108,7 +108,7 @@ export async function runPage(main, page, runId) {
     if (stamp === last) return;
     last = stamp;
     clear(head,
-      h("div", { class: "row" }, h("h1", {}, h("code", {}, run.flow), " · ", run.name), badge(run.status),
+      h("div", { class: "row run-head" }, h("h1", {}, h("code", {}, run.flow), " · ", run.name), badge(run.status),
         h("span", { class: "muted" }, run.state), h("span", { class: "spacer" }),
         actions(run, (retry) => { if (retry) location.hash = `#/runs/${retry.run_id}`; }),
         h("a", { class: "btn", href: `#/graph?run=${run.run_id}` }, "Show on graph"),
