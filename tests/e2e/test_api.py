@@ -906,6 +906,7 @@ def test_api_stop_and_start_leave_the_other_services_alone(api: Api) -> None:
         "prefect": "running",
         "worker": "running",
         "api": "stopped",
+        "ui": "running",
     }
     with pytest.raises(httpx.ConnectError):
         api.client.get("/api/v1/notes")

@@ -40,6 +40,7 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
         ("prefect", "running", True),
         ("worker", "running", True),
         ("api", "running", True),
+        ("ui", "running", True),
     ]
     assert rows["prefect"]["address"] == f"http://127.0.0.1:{stack.prefect_port}"
     assert time.monotonic() - started < 120
@@ -87,7 +88,9 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
     assert logs.returncode == 0 and "storage" in logs.stdout
 
     down = stack.pulpo("down")
-    assert down.returncode == 0 and "stopped api, worker, prefect, db" in down.stdout
+    assert (
+        down.returncode == 0 and "stopped ui, api, worker, prefect, db" in down.stdout
+    )
     assert {r["state"] for r in stack.status().values()} == {"stopped"}
     assert project_processes(stack.markers()) == []
 
@@ -221,6 +224,7 @@ def test_per_service_verbs(stack: Stack) -> None:
         "prefect": "running",
         "worker": "running",
         "api": "stopped",
+        "ui": "stopped",
     }
     worker_pid = stack.status()["worker"]["pid"]
     restarted = stack.pulpo("worker", "restart")

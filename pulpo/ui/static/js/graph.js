@@ -4,6 +4,9 @@ import { api, cached } from "./api.js";
 import { h, s, clear, loading, empty, code } from "./dom.js";
 
 const COLLAPSE_ABOVE = 80; // operations: more, and namespaces start collapsed
+// Operations drawn at once at most: dagre's layered layout grows faster than linearly
+// (docs/benchmarks.md); opening more namespaces than this closes the others.
+const DRAW_AT_MOST = 150;
 const NODE_HEIGHT = 40;
 
 export function namespaceOf(name) {
@@ -82,10 +85,8 @@ class GraphView {
       onChange: (e) => {
         this.flow = e.target.value;
         this.highlight = this.flow ? flowOperations(this.graph, this.flow) : null;
-        for (const name of this.highlight || []) {
-          const ns = namespaceOf(name);
-          if (ns) this.collapsed.delete(ns);
-        }
+        const spaces = new Set([...(this.highlight || [])].map(namespaceOf).filter(Boolean));
+        if (this.size(spaces) <= DRAW_AT_MOST) for (const ns of spaces) this.collapsed.delete(ns);
         this.render(true);
       },
     }, h("option", { value: "" }, "All flows"),
@@ -95,7 +96,11 @@ class GraphView {
     const tools = h("div", { class: "graph-tools" },
       h("label", { for: "graph-search", class: "muted" }, "Find"), this.search,
       h("label", { for: "graph-flow", class: "muted" }, "Flow"), flowSelect,
-      h("button", { class: "small", onClick: () => { this.collapsed.clear(); this.render(true); } }, "Expand all"),
+      h("button", {
+        class: "small", disabled: this.graph.operations.length > DRAW_AT_MOST,
+        title: this.graph.operations.length > DRAW_AT_MOST ? `More than ${DRAW_AT_MOST} operations: open namespaces one at a time` : null,
+        onClick: () => { this.collapsed.clear(); this.render(true); },
+      }, "Expand all"),
       h("button", { class: "small", onClick: () => { this.collapsed = new Set(this.namespaces); this.render(true); } }, "Collapse all"),
       h("span", { class: "spacer" }),
       runId ? h("span", {}, "Run ", h("a", { href: `#/runs/${runId}` }, runId.slice(0, 8)), " on the graph") : null);
@@ -120,6 +125,19 @@ class GraphView {
     this.showHint();
     clear(main, h("div", { class: "graph-main" }, tools, this.canvas), this.side);
     this.panZoom();
+  }
+
+  // How many operations the namespaces ``spaces`` hold.
+  size(spaces) {
+    return this.graph.operations.filter((o) => spaces.has(namespaceOf(o.name))).length;
+  }
+
+  // Opens namespace ``ns``; closes the others first if too much would be drawn.
+  open(ns) {
+    const open = new Set(this.namespaces.filter((n) => !this.collapsed.has(n)));
+    open.add(ns);
+    if (this.size(open) > DRAW_AT_MOST) this.collapsed = new Set(this.namespaces);
+    this.collapsed.delete(ns);
   }
 
   // The node an operation is drawn as: itself, or its collapsed namespace.
@@ -277,8 +295,7 @@ class GraphView {
     if (!this.hits || !this.hits.length) return;
     let id = this.hits[0];
     if (id.startsWith("ns:")) {
-      const ns = id.slice(3);
-      this.collapsed.delete(ns);
+      this.open(id.slice(3));
       this.render(false);
       id = this.hits.find((x) => x.startsWith("op:")) || this.hits[0];
     }
@@ -291,8 +308,8 @@ class GraphView {
     this.selected = id;
     const n = this.g.node(id);
     if (n.kind === "ns") {
-      this.collapsed.delete(n.name);
-      this.render(false);
+      this.open(n.name);
+      this.render(true);
       this.selected = null;
       this.showNamespace(n.name);
       return;
