@@ -343,7 +343,7 @@ class CLI:
         return self.services.logs(service, lines)
 
     def start(self, service: str) -> list[ServiceStatus]:
-        if service == "api":
+        if self._starts_api(service):
             self._deploy_all(self._prepare_api())
         return self.services.start(service)
 
@@ -351,9 +351,31 @@ class CLI:
         return self.services.stop(service)
 
     def restart(self, service: str) -> list[ServiceStatus]:
-        if service == "api":
+        if self._starts_api(service):
             self._deploy_all(self._prepare_api())
         return self.services.restart(service)
+
+    def _starts_api(self, service: str) -> bool:
+        """Whether starting ``service`` (the api, or the ui that needs it) starts the
+        api, which must be built and deployed first."""
+        return service == "api" or (
+            service == "ui" and not self.services.is_running("api")
+        )
+
+    def ui_url(self) -> str:
+        """The address of the running UI.
+
+        Raises:
+            ServiceError: the ui service is not running.
+        """
+        from pulpo.errors import ServiceError
+
+        if not self.services.is_running("ui"):
+            raise ServiceError(
+                "the ui service is not running; start it with `pulpo ui start` "
+                "(or `pulpo up`)"
+            )
+        return self.services.settings.ui_url
 
     def db_init(self) -> list[str]:
         """Create the collections and indexes of every Beanie document datamodel."""

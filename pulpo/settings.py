@@ -41,6 +41,7 @@ from pulpo.errors import ProjectError, did_you_mean
 DEFAULT_DB_PORT = 47017
 DEFAULT_PREFECT_PORT = 47200
 DEFAULT_API_PORT = 47800
+DEFAULT_UI_PORT = 47300
 DATA_DIR = ".pulpo"
 
 TaskRunner = Literal["threads", "processes", "dask"]
@@ -63,6 +64,8 @@ EXPECTED = {
     "db_port": "a port number from 1024 to 65535",
     "prefect_port": "a port number from 1024 to 65535",
     "api_port": "a port number from 1024 to 65535",
+    "ui_host": "a loopback address (127.0.0.1, ::1 or localhost)",
+    "ui_port": "a port number from 1024 to 65535",
     "database": "a database name",
     "work_pool": "a work pool name",
     "mongodb_url": 'a MongoDB URL such as "mongodb://db.example:27017"',
@@ -121,6 +124,8 @@ class Settings(BaseSettings):
     db_port: Port = DEFAULT_DB_PORT
     prefect_port: Port = DEFAULT_PREFECT_PORT
     api_port: Port = DEFAULT_API_PORT
+    ui_host: str = "127.0.0.1"
+    ui_port: Port = DEFAULT_UI_PORT
     database: str = "pulpo"
     work_pool: str = "pulpo"
     mongodb_url: str | None = Field(
@@ -177,6 +182,20 @@ class Settings(BaseSettings):
                 f"host {value!r} would let anyone who reaches it write to the database "
                 f"and run code through Prefect; keep host on loopback (127.0.0.1) and "
                 f"set api_host (PULPO_API_HOST) to serve the API elsewhere"
+            )
+        return value
+
+    @field_validator("ui_host")
+    @classmethod
+    def _ui_on_loopback(cls, value: str) -> str:
+        # The UI server calls the API with the project's key for whoever reaches it
+        # and has no sign-in of its own (docs/decisions/0019-ui-service.md).
+        if not _is_loopback(value):
+            raise Explained(
+                f"ui_host {value!r} would let anyone who reaches it use the API with "
+                f"the project's key (the UI has no sign-in); keep ui_host on loopback "
+                f"(127.0.0.1) and reach it through an SSH tunnel "
+                f"(ssh -L 47300:127.0.0.1:47300 HOST) or a proxy that authenticates"
             )
         return value
 
@@ -367,6 +386,12 @@ class Settings(BaseSettings):
         """Where this machine reaches the API (loopback when it listens everywhere)."""
         host = self.host if self.api_host in ("0.0.0.0", "::", "") else self.api_host
         return f"http://{host}:{self.api_port}"
+
+    @property
+    def ui_url(self) -> str:
+        """Where a browser on this machine opens the UI."""
+        host = f"[{self.ui_host}]" if ":" in self.ui_host else self.ui_host
+        return f"http://{host}:{self.ui_port}"
 
     @property
     def embedded_db_url(self) -> str:

@@ -24,6 +24,7 @@ from pydantic_core import to_jsonable_python
 
 from pulpo.api.errors import ERROR_RESPONSES, ApiError
 from pulpo.api.idempotency import IdempotencyKey, fingerprint, reused
+from pulpo.api.operation_runs import OperationRuns, read_operation_runs
 from pulpo.api.patience import patiently
 from pulpo.api.runs import (
     FINAL,
@@ -155,6 +156,13 @@ class JobService:
         view = self._view(flow_run)
         result = await self._result(flow_run) if view.status == "completed" else None
         return RunDetail(**view.model_dump(), result=result)
+
+    async def operations(self, run_id: UUID) -> OperationRuns:
+        """The operations of one run with their states and timing (from its task
+        runs); 404 for other projects' runs."""
+        await self._read(run_id)
+        rows = await read_operation_runs(self._client, run_id)
+        return OperationRuns(run_id=run_id, operations=rows)
 
     async def runs(
         self, statuses: list[Status], flow: str | None, limit: int
@@ -483,6 +491,13 @@ async def list_runs(
 async def get_run(run_id: UUID, jobs: Jobs) -> RunDetail:
     """A run's status; its result once completed, its error once failed."""
     return await jobs.run(run_id)
+
+
+@router.get("/runs/{run_id}/operations", summary="A run's operations")
+async def get_run_operations(run_id: UUID, jobs: Jobs) -> OperationRuns:
+    """Each operation the run ran so far: status, task runs (several for a mapped
+    operation), first start, last end, error; in the order they started."""
+    return await jobs.operations(run_id)
 
 
 @router.post(

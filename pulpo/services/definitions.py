@@ -54,7 +54,7 @@ class ServiceDefinition:
 def project_services(
     project: Project, settings: Settings
 ) -> dict[str, ServiceDefinition]:
-    """The services of ``project`` in start order: db, prefect, worker, api."""
+    """The services of ``project`` in start order: db, prefect, worker, api, ui."""
     run_cache = project.run_cache
     python = sys.executable
     prefect = str(Path(python).with_name("prefect"))
@@ -156,6 +156,34 @@ def project_services(
             },
             secret_env=partial(prefect_client_auth, project),
             start_timeout=90,
+        ),
+        ServiceDefinition(
+            name="ui",
+            description="pulpo's web UI (static pages, calls the API with its key)",
+            command=(
+                python,
+                "-m",
+                "uvicorn",
+                "pulpo.ui.server:create_app",
+                "--factory",
+                "--host",
+                settings.ui_host,
+                "--port",
+                str(settings.ui_port),
+                "--timeout-graceful-shutdown",
+                "5",
+                "--limit-concurrency",
+                str(MAX_CONNECTIONS),
+            ),
+            health=partial(http_ok, f"{settings.ui_url}/ui/live"),
+            address=settings.ui_url,
+            depends_on=("api",),
+            port=settings.ui_port,
+            env={
+                **handed_down(settings),
+                KEY_FILE_VARIABLE: str(key_file(project)),
+            },
+            start_timeout=30,
         ),
     ]
     return {service.name: service for service in services}

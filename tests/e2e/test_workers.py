@@ -70,6 +70,7 @@ def test_two_workers_with_a_limit_of_one_run_two_flows_at_once(
         ("worker", "running", True),
         ("worker-2", "running", True),
         ("api", "running", True),
+        ("ui", "running", True),
     ]
     assert rows["worker-2"]["address"].endswith(", 1 at once")
     log = tmp_path / "naps"
