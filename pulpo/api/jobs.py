@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -44,6 +43,8 @@ from pulpo.api.runs import (
 from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT
 from pulpo.errors import did_you_mean
+from pulpo.run_control import only_due, process_gone
+from pulpo.settings import FlowSettings
 
 logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
@@ -58,19 +59,6 @@ CREATIONS_ON_SQLITE = 4
 CREATIONS_ON_POSTGRES = 16
 
 
-def process_gone(infrastructure_pid: str | None) -> bool:
-    """Whether the process a worker recorded for a run (``pid`` or ``host:pid``) has
-    ended, read from /proc (no signal is sent).
-
-    pulpo's worker runs on this machine, in this pid namespace; a worker elsewhere
-    (a container backend) must not use this. False when unknown or on another host.
-    """
-    host, _, pid = (infrastructure_pid or "").rpartition(":")
-    if not pid.isdigit() or host not in ("", socket.gethostname()):
-        return False
-    return not Path(f"/proc/{pid}").exists()
-
-
 class JobService:
     """Jobs over the Prefect server the process is configured for (PREFECT_API_URL)."""
 
@@ -80,10 +68,13 @@ class JobService:
         root: Path,
         work_pool: str,
         creations_at_once: int = CREATIONS_ON_SQLITE,
+        flow_settings: Mapping[str, FlowSettings] | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.root = root
         self.work_pool = work_pool
+        # [tool.pulpo.flows.<flow>] tables: schedules, retry_crashed.
+        self.flow_settings = dict(flow_settings or {})
         self._client: Any = None
         self._deployments: dict[str, UUID] = {}
         self._flow_names: dict[UUID, str] = {}
@@ -100,6 +91,8 @@ class JobService:
         """
         from prefect.client.orchestration import get_client
 
+        from pulpo.api import lost_runs
+
         self._client = get_client()
         await self._client.__aenter__()
         for name in self.flows:
@@ -111,6 +104,9 @@ class JobService:
                     DEPLOYMENT,
                     name,
                 )
+        watcher = asyncio.create_task(lost_runs.watch(self))
+        self._finishing.add(watcher)
+        watcher.add_done_callback(self._finishing.discard)
 
     async def _look_up(self, flow: str) -> UUID | None:
         """The id of ``flow``'s deployment on the server (remembered), or None."""
@@ -126,6 +122,16 @@ class JobService:
         self._deployments[flow] = deployment.id
         self._flow_names[deployment.flow_id] = flow
         return UUID(str(deployment.id))
+
+    @property
+    def client(self) -> Any:
+        """The open Prefect client."""
+        return self._client
+
+    @property
+    def deployments(self) -> dict[UUID, str]:
+        """The project's deployments found so far: ``id → flow``."""
+        return {UUID(str(d)): flow for flow, d in self._deployments.items()}
 
     async def close(self) -> None:
         """Close the Prefect client."""
@@ -179,6 +185,17 @@ class JobService:
         tags = [API_TAG, f"{RETRY_TAG}{run_id}"]
         return await self._create(
             view.flow, view.parameters, tags, run_id, idempotency_key
+        )
+
+    async def resubmit(self, run: Run, tags: list[str], key: str) -> RunSubmitted:
+        """A new run of ``run``'s flow with its parameters, tagged as its retry; a
+        second call with the same ``key`` returns the first one's run."""
+        return await self._create(
+            run.flow,
+            run.parameters,
+            [API_TAG, f"{RETRY_TAG}{run.run_id}", *tags],
+            run.run_id,
+            key,
         )
 
     async def cancel(self, run_id: UUID) -> Run:
@@ -438,7 +455,7 @@ class JobService:
             filters["flow_run_filter"] = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             )
-        return filters
+        return only_due(filters)
 
 
 def job_service(request: Request) -> JobService:

@@ -113,6 +113,10 @@ def project_services(
                 settings.work_pool,
                 "--type",
                 "process",
+                # A name of its own, so that a run can tell whether this worker is
+                # the one Prefect still lists as online (pulpo.run_admin).
+                "--name",
+                worker_name(settings.work_pool),
             ),
             health=partial(
                 worker_online,
@@ -179,6 +183,11 @@ def project_services(
         ),
     ]
     return {service.name: service for service in services}
+
+
+def worker_name(work_pool: str) -> str:
+    """The name pulpo's worker of ``work_pool`` has on the Prefect server."""
+    return f"pulpo-worker-{work_pool}"
 
 
 def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:
