@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+# Longer spans overflow datetime arithmetic; nobody means them.
+LONGEST_SECONDS = 100 * 365 * 86400.0
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 
@@ -29,17 +31,14 @@ def parse_duration(value: str | float) -> float:
         seconds = float(found.group(1)) * UNITS[found.group(2) or "s"]
     if seconds < 0:
         raise ValueError(f"{value!r} is negative")
+    if not seconds <= LONGEST_SECONDS:  # also NaN
+        raise ValueError(f"{value!r} is longer than 100 years")
     return seconds
 
 
 def describe_duration(seconds: float) -> str:
     """``30 s``, ``5 min``, ``2 h``, ``7 d``: the largest whole unit."""
-    for unit, size, name in (
-        ("d", 86400, "d"),
-        ("h", 3600, "h"),
-        ("m", 60, "min"),
-    ):
+    for size, name in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size and seconds % size == 0:
             return f"{seconds / size:g} {name}"
-        del unit
     return f"{seconds:g} s"

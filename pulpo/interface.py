@@ -316,7 +316,12 @@ class CLI:
         """The newest runs of the project's deployments first (``pulpo prefect runs``)."""
         from pulpo import run_admin
 
-        return run_admin.runs(self._deployed_flows(flow), statuses, limit)
+        flows = self._deployed_flows(flow)
+        tables = self.project.settings.flows
+        scheduled = any(
+            tables[name].schedule is not None for name in flows if name in tables
+        )
+        return run_admin.runs(flows, statuses, limit, scheduled)
 
     def cancel(self, run_id: str) -> Run:
         """Cancel a pending or processing run of the project's deployments."""

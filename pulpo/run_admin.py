@@ -37,14 +37,19 @@ def connect(project: Project) -> None:
         )
 
 
-def runs(flows: Sequence[str], statuses: Sequence[Status], limit: int) -> list[Run]:
-    """The newest runs of ``flows``' deployments first."""
+def runs(
+    flows: Sequence[str], statuses: Sequence[Status], limit: int, scheduled: bool
+) -> list[Run]:
+    """The newest runs of ``flows``' deployments first; when some of them are
+    ``scheduled``, without the scheduled runs not yet due."""
     from pulpo import run_control
 
     async def read() -> list[Run]:
         async with _client() as client:
             deployments = await run_control.project_deployments(client, flows)
-            return await run_control.list_runs(client, deployments, statuses, limit)
+            return await run_control.list_runs(
+                client, deployments, statuses, limit, scheduled
+            )
 
     return asyncio.run(read())
 

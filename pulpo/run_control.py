@@ -99,14 +99,17 @@ async def list_runs(
     deployments: Mapping[UUID, str],
     statuses: Sequence[Status] = (),
     limit: int = 50,
+    scheduled: bool = True,
 ) -> list[Run]:
-    """The newest runs of ``deployments`` first (by expected start), leaving out
-    scheduled runs not yet due."""
+    """The newest runs of ``deployments`` first (by expected start); when some are
+    ``scheduled``, without the runs not yet due."""
     from prefect.client.schemas.sorting import FlowRunSort
 
     if not deployments:
         return []
-    filters = only_due(run_filters(deployments, statuses))
+    filters = run_filters(deployments, statuses)
+    if scheduled:
+        filters = only_due(filters)
     found = await client.read_flow_runs(
         **filters, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit
     )

@@ -102,3 +102,5 @@ def test_durations_take_units() -> None:
     ]
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("soon")
+    with pytest.raises(ValueError, match="longer than 100 years"):
+        parse_duration("99999999999999999999d")

@@ -455,7 +455,12 @@ class JobService:
             filters["flow_run_filter"] = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             )
-        return only_due(filters)
+        scheduled = any(
+            table.schedule is not None
+            for name, table in self.flow_settings.items()
+            if flow is None or name == flow
+        )
+        return only_due(filters) if scheduled else filters
 
 
 def job_service(request: Request) -> JobService:

@@ -1,5 +1,6 @@
 """Flows with their schedules, and the cleanup of old runs: ``GET /api/v1/flows``
-and ``POST /api/v1/runs/cleanup`` (what ``pulpo prefect cleanup`` does)."""
+and ``POST /api/v1/run-cleanup`` (what ``pulpo prefect cleanup`` does; not under
+``/runs/``, where it would read as a run id)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pulpo.api.errors import ERROR_RESPONSES, ApiError
 from pulpo.api.jobs import Jobs
@@ -48,17 +49,22 @@ class FlowList(BaseModel):
 class CleanupRequest(BaseModel):
     """Which ended runs to delete: older than ``older_than``, of ``statuses``."""
 
+    model_config = ConfigDict(extra="forbid")
+
     older_than: str = Field(
         description="How long ago they ended: seconds, or 30m, 12h, 7d.",
         examples=["7d"],
         max_length=40,
+        pattern=r"^\s*\d+(\.\d+)?\s*[smhdw]?\s*$",
     )
     statuses: list[Status] = Field(
         default_factory=list,
         description="Only these (completed, failed, cancelled); default all three.",
     )
     dry_run: bool = Field(
-        default=True, description="List what would be deleted, delete nothing."
+        default=True,
+        strict=True,  # 0 or "no" must not delete
+        description="List what would be deleted, delete nothing.",
     )
     run_ids: list[UUID] | None = Field(
         default=None,
@@ -114,7 +120,7 @@ async def list_flows(jobs: Jobs) -> FlowList:
     return FlowList(items=items)
 
 
-@router.post("/runs/cleanup", tags=["runs"], summary="Delete old ended runs")
+@router.post("/run-cleanup", tags=["runs"], summary="Delete old ended runs")
 async def cleanup_runs(body: CleanupRequest, jobs: Jobs) -> CleanupResult:
     """Delete ended runs older than ``older_than`` (with their logs).
 

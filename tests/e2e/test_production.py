@@ -221,14 +221,14 @@ def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> 
     with ticker.api() as api:
         assert (
             api.post(
-                "/api/v1/runs/cleanup",
+                "/api/v1/run-cleanup",
                 headers={"X-API-Key": "wrong"},
                 json={"older_than": "0s"},
             ).status_code
             == 403
         )
         listed = api.post(
-            "/api/v1/runs/cleanup", json={"older_than": "0s", "statuses": ["failed"]}
+            "/api/v1/run-cleanup", json={"older_than": "0s", "statuses": ["failed"]}
         )
         assert listed.status_code == 200, listed.text
         assert listed.json()["deleted"] == []
@@ -240,7 +240,7 @@ def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> 
             ticker.pulpo("prefect", "run", "fall_flow", "--deployment").returncode == 1
         )
         deleted = api.post(
-            "/api/v1/runs/cleanup",
+            "/api/v1/run-cleanup",
             json={
                 "older_than": "0s",
                 "statuses": ["failed"],
@@ -250,7 +250,7 @@ def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> 
         )
         assert deleted.status_code == 200, deleted.text
         assert deleted.json()["deleted"] == ids
-        bad = api.post("/api/v1/runs/cleanup", json={"older_than": "soon"})
+        bad = api.post("/api/v1/run-cleanup", json={"older_than": "soon"})
         assert bad.status_code == 422 and "older_than" in bad.text
     (second,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
     assert second["run_id"] != first["run_id"]
