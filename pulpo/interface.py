@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,9 +21,11 @@ from pulpo.errors import ProjectError, RunError, ServiceError
 from pulpo.project import Project
 
 if TYPE_CHECKING:
+    from pulpo.api.runs import Run, Status
     from pulpo.generated import BuiltFlow
     from pulpo.orchestration.compiler import Orchestration
     from pulpo.orchestration.writer import WriteReport
+    from pulpo.schedule_control import ScheduleState
     from pulpo.services.manager import ServiceManager, ServiceStatus
 
 RUN_CACHE_README = """\
@@ -219,10 +221,17 @@ class CLI:
         return graph_mermaid(orchestration)
 
     def inspect(self) -> dict[str, Any]:
-        """Models, operations and flows with their parameters, as JSON data."""
-        from pulpo.orchestration.graph_export import graph_json
+        """Models, operations and flows with their parameters, as JSON data.
 
-        return graph_json(self.analyze())
+        A flow with a schedule also has ``schedule``: its kind, whether it is paused
+        and its next run, read from the project's Prefect server when it runs.
+        """
+        from pulpo.orchestration.graph_export import graph_json
+        from pulpo.schedule_report import add_schedules
+
+        data = graph_json(self.analyze())
+        add_schedules(self.project, data["flows"])
+        return data
 
     def run(
         self,
@@ -242,8 +251,9 @@ class CLI:
         for later runs (``pulpo down`` stops it). With ``ephemeral``, ``local_server =
         false``, a Prefect configured by the user, or the server's port taken, none is
         started and the run uses Prefect's temporary server with its home under
-        ``run_cache/prefect``. With ``deployment`` the worker runs it and this waits at most ``timeout``
-        seconds (the run goes on); without it the run fails after ``timeout`` seconds.
+        ``run_cache/prefect``. With ``deployment`` the worker runs it (a worker must be
+        online) and this waits at most ``timeout`` seconds, then cancels it; without
+        it the run fails after ``timeout`` seconds.
         ``quiet_tasks`` drops Prefect's INFO lines per task, as ``task_logs =
         "warning"`` does. ``refresh_cache`` runs every cached operation again and
         stores its new result.
@@ -307,6 +317,63 @@ class CLI:
             )
         chosen = list(flows) or list(orchestration.flows)
         return deploy(self.project, self.services.settings, orchestration, chosen)
+
+    def runs(
+        self, statuses: Sequence[Status] = (), flow: str | None = None, limit: int = 50
+    ) -> list[Run]:
+        """The newest runs of the project's deployments first (``pulpo prefect runs``)."""
+        from pulpo import run_admin
+
+        flows = self._deployed_flows(flow)
+        tables = self.project.settings.flows
+        scheduled = any(
+            tables[name].schedule is not None for name in flows if name in tables
+        )
+        return run_admin.runs(flows, statuses, limit, scheduled)
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a pending or processing run of the project's deployments."""
+        from pulpo import run_admin
+
+        return run_admin.cancel(self._deployed_flows(), _run_id(run_id))
+
+    def cleanup_candidates(
+        self, older_than: str, statuses: Sequence[Status] = ()
+    ) -> list[Run]:
+        """Ended runs older than ``older_than`` (``7d``, ``12h``, ``0s``): what
+        ``pulpo prefect cleanup`` lists and, with ``--yes``, deletes."""
+        from pulpo import run_admin
+        from pulpo.durations import parse_duration
+
+        try:
+            seconds = parse_duration(older_than)
+        except ValueError as error:
+            raise RunError(f"--older-than {error}") from None
+        return run_admin.cleanup_candidates(self._deployed_flows(), seconds, statuses)
+
+    def cleanup(self, runs: Sequence[Run]) -> list[Any]:
+        """Delete exactly these runs (as listed by ``cleanup_candidates``)."""
+        from pulpo import run_admin
+
+        return run_admin.delete([run.run_id for run in runs])
+
+    def schedule(self, flow: str, paused: bool) -> ScheduleState:
+        """Pause or resume ``flow``'s schedule on the Prefect server."""
+        from pulpo import run_admin
+
+        (name,) = self._deployed_flows(flow)
+        return run_admin.set_paused(name, paused)
+
+    def _deployed_flows(self, flow: str | None = None) -> list[str]:
+        """The project's flows (or just ``flow``), with this process pointed at its
+        Prefect server."""
+        from pulpo import run_admin
+
+        flows = list(self._built_flows()[0])
+        if flow is not None and flow not in flows:
+            raise RunError.unknown_flow(flow, flows)
+        run_admin.connect(self.project)
+        return [flow] if flow is not None else flows
 
     @cached_property
     def services(self) -> ServiceManager:
@@ -454,7 +521,9 @@ class CLI:
         from pydantic_core import to_jsonable_python
 
         from pulpo.deployments import run_deployment
+        from pulpo.run_admin import require_worker
         from pulpo.runtime.parameters import bind
+        from pulpo.services.definitions import worker_name
 
         if not uses_server and not os.environ.get("PREFECT_API_URL"):
             raise ServiceError(
@@ -464,6 +533,13 @@ class CLI:
         self._ensure_data_dir()
         generated = _load_flow(self.project, target)
         parameters = bind(target.name, target.typed(generated), raw)
+        pool = self.project.settings.work_pool
+        workers = {
+            worker_name(pool, name): self.services.backend.state(service).running
+            for name, service in self.services.services.items()
+            if service.group == "worker"
+        }
+        require_worker(pool, workers)
         return run_deployment(
             target.name, to_jsonable_python(parameters), timeout, refresh_cache
         )
@@ -530,6 +606,7 @@ class CLI:
             timeouts = FlowTimeouts(settings.flow_timeout, settings.flow_timeouts)
             orchestration = OrchestrationCompiler(graph, runners, timeouts).compile()
             _check_task_runner_installed(orchestration)
+            _check_flow_tables(settings.flows, orchestration)
             timings = (
                 imported - started,
                 analysed - imported,
@@ -566,6 +643,29 @@ def _check_task_runner_installed(orchestration: Orchestration) -> None:
             f'{", ".join(dask)} use task_runner = "dask", which needs prefect-dask; '
             f"install it with `pip install 'pulpo[dask]'`"
         )
+
+
+def _check_flow_tables(tables: Mapping[str, Any], orchestration: Orchestration) -> None:
+    """A ``[tool.pulpo.flows.<flow>]`` table (a schedule, say) must name a flow."""
+    from pulpo.errors import did_you_mean
+
+    flows = list(orchestration.flows)
+    for name in sorted(set(tables) - set(flows)):
+        raise ProjectError(
+            f"[tool.pulpo.flows.{name}] names no flow{did_you_mean(name, flows)}; "
+            f"flows: {', '.join(flows)}"
+        )
+
+
+def _run_id(text: str) -> Any:
+    from uuid import UUID
+
+    try:
+        return UUID(text)
+    except ValueError:
+        raise RunError(
+            f"{text!r} is not a run id; `pulpo prefect runs` lists them"
+        ) from None
 
 
 def _check_run_cache(run_cache: Path) -> None:

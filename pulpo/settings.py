@@ -36,6 +36,8 @@ from pydantic_settings import (
 
 from pulpo.database_urls import with_driver
 from pulpo.errors import ProjectError, did_you_mean
+from pulpo.schedules import HOW as SCHEDULE_HOW
+from pulpo.schedules import FlowSchedule, parse_schedule
 
 # Chosen away from the usual development ports (27017, 4200, 5432, 8000, 8080, 3000).
 DEFAULT_DB_PORT = 47017
@@ -74,6 +76,9 @@ EXPECTED = {
     "task_runner": "one of 'threads', 'processes', 'dask'",
     "dask_address": 'a scheduler address such as "tcp://127.0.0.1:8786"',
     "flows": "one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
+    "schedule": 'a cron line, an interval ("30s", "5m") or an RRULE',
+    "timezone": "an IANA time zone name such as 'Europe/Madrid'",
+    "retry_crashed": "a whole number of new runs from 0 to 100",
     "resources": "one table per resource, e.g. [tool.pulpo.resources.llm]",
     "flow_timeout": "a number of seconds > 0",
     "timeout": "a number of seconds > 0",
@@ -97,6 +102,35 @@ class FlowSettings(BaseModel):
     task_runner: TaskRunner | None = None
     # Seconds a run of this flow may take; then it fails and its operations stop.
     timeout: Seconds | None = None
+    # When the deployment runs by itself (pulpo.schedules): cron, interval or RRULE.
+    schedule: str | float | None = None
+    timezone: str | None = None
+    # New runs to start for a run whose process was lost (crashed), one after another.
+    retry_crashed: Annotated[int, Field(ge=0, le=100)] = 0
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):  # pydantic would read true as 1.0 seconds
+            raise Explained(f"schedule must be {SCHEDULE_HOW} (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> FlowSettings:
+        if self.schedule is None and self.timezone is not None:
+            raise Explained("timezone needs a schedule; add schedule = ...")
+        self.flow_schedule  # noqa: B018 - parses, raising the sentence to show
+        return self
+
+    @property
+    def flow_schedule(self) -> FlowSchedule | None:
+        """The parsed ``schedule``, or None."""
+        if self.schedule is None:
+            return None
+        try:
+            return parse_schedule(self.schedule, self.timezone)
+        except ValueError as error:
+            raise Explained(str(error)) from None
 
 
 class Settings(BaseSettings):
@@ -442,9 +476,11 @@ def variable(name: str) -> str:
 def _problem(error: ValidationError) -> str:
     """One sentence for the first problem: the key, what it must be, where to set it."""
     first = error.errors()[0]
-    if isinstance(first.get("ctx", {}).get("error"), Explained):
-        return str(first["ctx"]["error"])
     location = [str(part) for part in first["loc"]]
+    if isinstance(first.get("ctx", {}).get("error"), Explained):
+        if location[:1] == ["flows"] and len(location) >= 2:  # say which table
+            return f"[tool.pulpo.flows.{location[1]}] {first['ctx']['error']}"
+        return str(first["ctx"]["error"])
     name = location[0]
     name = name.lower()
     if name == "flows" and len(location) >= 2:

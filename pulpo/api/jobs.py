@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -45,6 +44,8 @@ from pulpo.api.runs import (
 from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT, job_variables
 from pulpo.errors import did_you_mean
+from pulpo.run_control import only_due, process_gone
+from pulpo.settings import FlowSettings
 
 logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
@@ -59,19 +60,6 @@ CREATIONS_ON_SQLITE = 4
 CREATIONS_ON_POSTGRES = 16
 
 
-def process_gone(infrastructure_pid: str | None) -> bool:
-    """Whether the process a worker recorded for a run (``pid`` or ``host:pid``) has
-    ended, read from /proc (no signal is sent).
-
-    pulpo's worker runs on this machine, in this pid namespace; a worker elsewhere
-    (a container backend) must not use this. False when unknown or on another host.
-    """
-    host, _, pid = (infrastructure_pid or "").rpartition(":")
-    if not pid.isdigit() or host not in ("", socket.gethostname()):
-        return False
-    return not Path(f"/proc/{pid}").exists()
-
-
 class JobService:
     """Jobs over the Prefect server the process is configured for (PREFECT_API_URL)."""
 
@@ -81,10 +69,13 @@ class JobService:
         root: Path,
         work_pool: str,
         creations_at_once: int = CREATIONS_ON_SQLITE,
+        flow_settings: Mapping[str, FlowSettings] | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.root = root
         self.work_pool = work_pool
+        # [tool.pulpo.flows.<flow>] tables: schedules, retry_crashed.
+        self.flow_settings = dict(flow_settings or {})
         self._client: Any = None
         self._deployments: dict[str, UUID] = {}
         self._flow_names: dict[UUID, str] = {}
@@ -101,6 +92,8 @@ class JobService:
         """
         from prefect.client.orchestration import get_client
 
+        from pulpo.api import lost_runs
+
         self._client = get_client()
         await self._client.__aenter__()
         for name in self.flows:
@@ -112,6 +105,9 @@ class JobService:
                     DEPLOYMENT,
                     name,
                 )
+        watcher = asyncio.create_task(lost_runs.watch(self))
+        self._finishing.add(watcher)
+        watcher.add_done_callback(self._finishing.discard)
 
     async def _look_up(self, flow: str) -> UUID | None:
         """The id of ``flow``'s deployment on the server (remembered), or None."""
@@ -127,6 +123,16 @@ class JobService:
         self._deployments[flow] = deployment.id
         self._flow_names[deployment.flow_id] = flow
         return UUID(str(deployment.id))
+
+    @property
+    def client(self) -> Any:
+        """The open Prefect client."""
+        return self._client
+
+    @property
+    def deployments(self) -> dict[UUID, str]:
+        """The project's deployments found so far: ``id → flow``."""
+        return {UUID(str(d)): flow for flow, d in self._deployments.items()}
 
     async def close(self) -> None:
         """Close the Prefect client."""
@@ -196,6 +202,17 @@ class JobService:
             run_id,
             idempotency_key,
             dict(flow_run.job_variables or {}),  # a refreshing run retries as one
+        )
+
+    async def resubmit(self, run: Run, tags: list[str], key: str) -> RunSubmitted:
+        """A new run of ``run``'s flow with its parameters, tagged as its retry; a
+        second call with the same ``key`` returns the first one's run."""
+        return await self._create(
+            run.flow,
+            run.parameters,
+            [API_TAG, f"{RETRY_TAG}{run.run_id}", *tags],
+            run.run_id,
+            key,
         )
 
     async def cancel(self, run_id: UUID) -> Run:
@@ -459,7 +476,12 @@ class JobService:
             filters["flow_run_filter"] = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             )
-        return filters
+        scheduled = any(
+            table.schedule is not None
+            for name, table in self.flow_settings.items()
+            if flow is None or name == flow
+        )
+        return only_due(filters) if scheduled else filters
 
 
 def job_service(request: Request) -> JobService:

@@ -197,7 +197,7 @@ def worker_services(
     services = []
     for number in range(1, settings.workers + 1):
         name = "worker" if number == 1 else f"worker-{number}"
-        prefect_name = f"{settings.work_pool}-{name}"
+        prefect_name = worker_name(settings.work_pool, name)
         limit = (
             ()
             if settings.worker_limit is None
@@ -249,6 +249,15 @@ def worker_services(
             )
         )
     return services
+
+
+def worker_name(work_pool: str, service: str) -> str:
+    """The name worker ``service`` (``worker``, ``worker-2``…) has on the Prefect server.
+
+    Its own name lets a run tell whether a worker Prefect still lists as online is
+    one of pulpo's that has stopped (pulpo.run_admin).
+    """
+    return f"{work_pool}-{service}"
 
 
 def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:

@@ -1204,6 +1204,8 @@ def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
     api: Api,
 ) -> None:
     """`pulpo prefect run --deployment` waits on the server; `pulpo down` stops it."""
+    # The fuzzing test stopped the worker; without one the command fails at once.
+    assert api.stack.pulpo("worker", "start").returncode == 0
     before = {run["run_id"] for run in api.client.get("/api/v1/runs").json()["items"]}
     waiting = subprocess.Popen(
         [PULPO, "prefect", "run", "nap_flow", "--deployment", "-p", "seconds=120"],
