@@ -734,10 +734,11 @@ def _pascal(name: str) -> str:
 
 
 def _docstring(text: str) -> str:
+    """The first paragraph of ``text`` on one line, quoted as a docstring (a
+    summary cut at its first line break would end mid-sentence)."""
+    paragraph = text.strip().split("\n\n")[0]
     first = (
-        text.strip()
-        .splitlines()[0]
-        .strip()
+        " ".join(line.strip() for line in paragraph.splitlines())
         .replace("\\", "\\\\")
         .replace('"""', '\\"\\"\\"')
     )
