@@ -35,6 +35,7 @@ from pydantic_settings import (
 )
 
 from pulpo.database_urls import with_driver
+from pulpo.durations import parse_duration
 from pulpo.errors import ProjectError, did_you_mean
 from pulpo.schedules import HOW as SCHEDULE_HOW
 from pulpo.schedules import FlowSchedule, parse_schedule
@@ -61,6 +62,7 @@ EXPECTED = {
     "run_concurrency": "a whole number of flow runs from 1 to 1000",
     "workers": "a whole number of workers from 1 to 32",
     "metrics_public": "true or false",
+    "run_retention": 'a duration such as "30d", "12h" or "90m"',
     "worker_limit": "a whole number of flow runs per worker from 1 to 1000",
     "worker_poll_seconds": "seconds between a worker's polls, above 0 and at most 300",
     "db_port": "a port number from 1024 to 65535",
@@ -152,6 +154,8 @@ class Settings(BaseSettings):
     auth: Literal["key", "none"] = "key"
     run_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4
     metrics_public: bool = False
+    # How long ended runs are kept before the API service deletes them; None: kept.
+    run_retention: str | None = None
     workers: Annotated[int, Field(ge=1, le=32)] = 1
     worker_limit: Annotated[int, Field(ge=1, le=1000)] | None = None
     worker_poll_seconds: Annotated[float, Field(gt=0, le=300)] = 1.0
@@ -218,6 +222,22 @@ class Settings(BaseSettings):
                 f"set api_host (PULPO_API_HOST) to serve the API elsewhere"
             )
         return value
+
+    @field_validator("run_retention", mode="before")
+    @classmethod
+    def _retention_is_a_duration(cls, value: object) -> object:
+        if value is None or value == "":
+            return None
+        try:
+            seconds = parse_duration(value)  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            seconds = 0.0
+        if not seconds > 0:
+            raise Explained(
+                f'run_retention must be a duration such as "30d", "12h" or '
+                f'"90m" (got {value!r})'
+            )
+        return str(value)
 
     @field_validator("ui_host")
     @classmethod
@@ -388,6 +408,13 @@ class Settings(BaseSettings):
                 text = "" if value is None else str(value)
             values[variable(name)] = text
         return values
+
+    @property
+    def run_retention_seconds(self) -> float | None:
+        """``run_retention`` in seconds, or None when runs are kept."""
+        return (
+            None if self.run_retention is None else parse_duration(self.run_retention)
+        )
 
     @property
     def flow_task_runners(self) -> dict[str, TaskRunner]:

@@ -99,6 +99,10 @@ def test_an_empty_port_in_the_environment_is_an_error_naming_it(
         ("auth = 'off'\n", "auth must be 'key' (every /api/v1 request needs"),
         ("flow_timeout = 0\n", "flow_timeout must be a number of seconds > 0 (got 0)"),
         (
+            "run_retention = '30 days'\n",
+            'run_retention must be a duration such as "30d", "12h" or "90m"',
+        ),
+        (
             "[tool.pulpo.flows.crunch_flow]\ntimeout = -2\n",
             "[tool.pulpo.flows.crunch_flow] timeout must be a number of seconds > 0",
         ),

@@ -68,6 +68,7 @@ def create_app(
         if (settings.prefect_database_url or "").startswith("postgresql")
         else CREATIONS_ON_SQLITE,
         settings.flows,
+        settings.run_retention_seconds,
     )
     graph_file = root / "run_cache" / "orchestration" / "graph.json"
 

@@ -70,8 +70,11 @@ class JobService:
         work_pool: str,
         creations_at_once: int = CREATIONS_ON_SQLITE,
         flow_settings: Mapping[str, FlowSettings] | None = None,
+        run_retention: float | None = None,
     ) -> None:
         self.flows = dict(flows)
+        # Seconds an ended run is kept (pulpo.api.retention); None: for ever.
+        self.run_retention = run_retention
         self.root = root
         self.work_pool = work_pool
         # [tool.pulpo.flows.<flow>] tables: schedules, retry_crashed.
@@ -105,9 +108,16 @@ class JobService:
                     DEPLOYMENT,
                     name,
                 )
-        watcher = asyncio.create_task(lost_runs.watch(self))
-        self._finishing.add(watcher)
-        watcher.add_done_callback(self._finishing.discard)
+        watchers = [asyncio.create_task(lost_runs.watch(self))]
+        if self.run_retention is not None:
+            from pulpo.api.retention import keep_runs_for
+
+            watchers.append(
+                asyncio.create_task(keep_runs_for(self, self.run_retention))
+            )
+        for watcher in watchers:
+            self._finishing.add(watcher)
+            watcher.add_done_callback(self._finishing.discard)
 
     async def _look_up(self, flow: str) -> UUID | None:
         """The id of ``flow``'s deployment on the server (remembered), or None."""

@@ -325,3 +325,34 @@ def test_a_run_whose_worker_was_killed_is_marked_crashed_and_retried(
         assert wait_for(lambda: len(ticker.starts("naps")) > naps + 1, 90)
         cancelled = ticker.pulpo("prefect", "cancel", retry["run_id"])
         assert cancelled.returncode == 0, cancelled.stderr[-2000:]
+
+
+def test_run_retention_makes_the_api_delete_old_ended_runs_only(
+    ticker: Ticker,
+) -> None:
+    assert ticker.pulpo("prefect", "run", "fall_flow", "--deployment").returncode == 1
+    (failed,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
+    with ticker.api() as api:
+        napping = api.post(
+            "/api/v1/flows/nap_flow/runs", json={"parameters": {"seconds": 30}}
+        ).json()["run_id"]
+    ticker.env["PULPO_RUN_RETENTION"] = "8s"
+    try:
+        restarted = ticker.pulpo("api", "restart")
+        assert restarted.returncode == 0, restarted.stderr[-2000:]
+        gone = wait_for(
+            lambda: (
+                failed["run_id"]
+                not in {r["run_id"] for r in ticker.runs("--flow", "fall_flow")}
+            ),
+            60,
+        )
+        assert gone, ticker.pulpo("logs", "api").stdout[-3000:]
+        assert "run_retention: deleted" in ticker.pulpo("logs", "api").stdout
+        # A run still going is never deleted, however long ago it was created.
+        time.sleep(10)
+        assert napping in {r["run_id"] for r in ticker.runs("--flow", "nap_flow")}
+    finally:
+        del ticker.env["PULPO_RUN_RETENTION"]
+        ticker.pulpo("prefect", "cancel", napping)
+        ticker.pulpo("api", "restart")
