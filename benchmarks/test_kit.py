@@ -1,7 +1,9 @@
 """How long pulpo.testing.run_flow takes: the first run of a process and later ones.
 
 A 10-operation chain (tests/fixtures/kit, chain_flow), in this process, against
-Prefect's test server. Usage: ``python benchmarks/test_kit.py [--runs 10]``.
+Prefect's test server, alternating with what a user would write without pulpo: a
+hand-written Prefect flow of 10 chained tasks called in the same process under the
+same test server. Usage: ``python benchmarks/test_kit.py [--runs 10]``.
 """
 
 from __future__ import annotations
@@ -26,8 +28,11 @@ def main() -> None:
 
     run_flow("chain_flow", {"start": 1}, project=KIT)
     first = time.perf_counter() - started
-    later, cpu, server_cpu = [], [], []
+    later, cpu, server_cpu, hand = [], [], [], []
     import psutil
+
+    hand_chain = _hand_written_chain()
+    hand_chain(1)  # its first call (the test server runs already)
 
     me = psutil.Process()
     for _ in range(runs):
@@ -39,16 +44,48 @@ def main() -> None:
         cpu.append(time.process_time() - cpu_started)
         server_cpu.append(sum(sum(p.cpu_times()[:2]) for p in servers) - server_before)
         assert len(result.ran) == 10
+        started = time.perf_counter()
+        assert hand_chain(1) == result.output("chain.s10").value
+        hand.append(time.perf_counter() - started)
     print(f"first run (import, test server start, run): {first:.1f} s")
     print(
         f"later runs of 10 operations: median {statistics.median(later):.2f} s, "
         f"min {min(later):.2f} s, max {max(later):.2f} s ({runs} runs)"
     )
     print(
+        f"hand-written Prefect flow, same chain, same server: median "
+        f"{statistics.median(hand):.2f} s, min {min(hand):.2f} s, max {max(hand):.2f} s"
+    )
+    print(
+        f"pulpo / hand-written (medians): "
+        f"{statistics.median(later) / statistics.median(hand):.2f}"
+    )
+    print(
         f"CPU per later run: this process {statistics.median(cpu):.2f} s, Prefect's "
         f"test server {statistics.median(server_cpu):.2f} s (medians)"
     )
     print(f"load average: {os.getloadavg()[0]:.1f}")
+
+
+def _hand_written_chain():  # noqa: ANN202
+    from prefect import flow, task
+
+    @task
+    def first(start: int) -> int:
+        return start * 3
+
+    @task
+    def step(value: int) -> int:
+        return value + 1
+
+    @flow
+    def chain(start: int) -> int:
+        value = first(start)
+        for _ in range(9):
+            value = step(value)
+        return value
+
+    return chain
 
 
 if __name__ == "__main__":
