@@ -553,7 +553,9 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    configure_prefect(project.root, task_logs, project.data_dir)
+    configure_prefect(
+        project.root, task_logs, project.data_dir, project.settings.log_format
+    )
     module = f"run_cache.orchestration.{target.module}"
     if target.task_runner == "processes":
         from pulpo.runtime.forkserver import start_forkserver

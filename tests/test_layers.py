@@ -28,9 +28,13 @@ BUILD_TIME = (
     "networkx",
     "jinja2",
 )
-RUN_TIME = ["api", "services", "runtime", "deployments.py", "api_keys.py"]
+RUN_TIME = ["api", "services", "runtime", "observe", "deployments.py", "api_keys.py"]
 # What each run-time layer may not import, besides the build-time modules.
-BELOW = {"services": ("pulpo.api",), "runtime": ("pulpo.api", "pulpo.services")}
+BELOW = {
+    "services": ("pulpo.api",),
+    "runtime": ("pulpo.api", "pulpo.services"),
+    "observe": ("pulpo.api", "pulpo.services", "pulpo.runtime"),
+}
 
 
 def run_time_files() -> list[Path]:

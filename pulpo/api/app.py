@@ -56,6 +56,14 @@ def create_app(
     service hands down: database, work pool, API keys, CORS origins), and Prefect's
     ``PREFECT_API_URL``.
     """
+    # Prefect's logging configuration (JSON lines with log_format = "json") from the
+    # first line on, not only once the Prefect client is first used.
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+    # pulpo.api.metrics logs each request with its X-Request-ID instead; Prefect's
+    # configuration would otherwise send uvicorn's access lines to its console.
+    logging.getLogger("uvicorn.access").disabled = True
     this_project = Project.find(root)
     settings = this_project.settings
     keys = current_keys(this_project)
