@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from pulpo.api.jobs import CREATIONS_ON_POSTGRES, CREATIONS_ON_SQLITE, JobServic
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
 from pulpo.api.metrics import Metrics, RequestMetrics, metrics_router
+from pulpo.api.run_metrics import RunTally
 from pulpo.api_keys import current_keys
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
@@ -124,10 +126,14 @@ def create_app(
     for router in [*routers, jobs_router]:
         app.include_router(router, dependencies=guarded)
     metrics = Metrics()
+    tally = RunTally(metrics.registry)
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.include_router(
         metrics_router(
-            metrics, jobs.processing_status, [] if settings.metrics_public else guarded
+            metrics,
+            jobs.processing_status,
+            [] if settings.metrics_public else guarded,
+            partial(tally.update, jobs),
         )
     )
 

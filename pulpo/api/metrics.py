@@ -161,8 +161,10 @@ def metrics_router(
     metrics: Metrics,
     counts: Callable[[], Awaitable[Any]],
     dependencies: list[Any],
+    ended: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """``GET /metrics``; ``counts`` returns the processing status (run counts)."""
+    """``GET /metrics``; ``counts`` returns the processing status (run counts),
+    ``ended`` counts the runs and operations that ended since the last scrape."""
     router = APIRouter()
 
     @router.get(
@@ -175,6 +177,8 @@ def metrics_router(
     async def scrape(request: Request) -> Response:
         """Counters and histograms in Prometheus' text format."""
         try:
+            if ended is not None:
+                await ended()
             status = await counts()
         except Exception:  # Prefect unreachable: the request metrics still count
             pass

@@ -177,3 +177,46 @@ def test_worker_and_api_log_json_lines_with_run_and_request_ids(
     live = [e for e in api if e.get("request_id") == given]
     assert [(e["path"], e["status"]) for e in live] == [("/health/live", 200)]
     assert "GET /health/live HTTP/1.1" in live[0]["message"]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_run_and_operation_metrics_move_after_real_runs(
+    stack: Stack, client: httpx.Client
+) -> None:
+    flow = (("flow", "work_flow"),)
+    completed = ("pulpo_runs_completed_total", flow)
+    failed = ("pulpo_runs_failed_total", (("code", "operation_failed"), *flow))
+    made = ("pulpo_operation_duration_seconds_count", (("operation", "work.make"),))
+    finished = (
+        "pulpo_operation_duration_seconds_count",
+        (("operation", "work.finish"),),
+    )
+    broke = ("pulpo_operation_failures_total", (("operation", "work.finish"),))
+    run_seconds = (
+        "pulpo_run_duration_seconds_count",
+        (("flow", "work_flow"), ("status", "completed")),
+    )
+    before = samples(client.get("/metrics").text)
+
+    run_to_end(client, 7)
+    run_to_end(client, -1)  # work.finish raises
+    after = samples(client.get("/metrics").text)
+    again = samples(client.get("/metrics").text)  # nothing counted twice
+
+    for found in (after, again):
+        assert found[completed] == before.get(completed, 0) + 1
+        assert found[failed] == before.get(failed, 0) + 1
+        assert found[made] == before.get(made, 0) + 2
+        assert found[finished] == before.get(finished, 0) + 1
+        assert found[broke] == before.get(broke, 0) + 1
+        assert found[run_seconds] == before.get(run_seconds, 0) + 1
+    assert found[("pulpo_runs_pending", ())] == 0
