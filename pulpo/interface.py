@@ -556,6 +556,9 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
     configure_prefect(
         project.root, task_logs, project.data_dir, project.settings.log_format
     )
+    from pulpo.observe.tracing import start_tracing
+
+    start_tracing(project.settings.tracing)
     module = f"run_cache.orchestration.{target.module}"
     if target.task_runner == "processes":
         from pulpo.runtime.forkserver import start_forkserver

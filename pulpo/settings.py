@@ -78,6 +78,7 @@ EXPECTED = {
     "local_server": "true or false",
     "task_logs": "one of 'info', 'warning'",
     "log_format": "one of 'text', 'json'",
+    "tracing": "true or false",
     "data_dir": "a directory, relative to the project",
     "api_keys": "comma-separated keys",
     "api_key_file": "a file path",
@@ -140,6 +141,8 @@ class Settings(BaseSettings):
     task_logs: TaskLogs = "info"
     # "json": one JSON object per log line in runs, workers and the API (pulpo.observe).
     log_format: LogFormat = "text"
+    # OpenTelemetry spans of API requests, flow runs and operations (pulpo.observe).
+    tracing: bool = False
     data_dir: str = DATA_DIR
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     api_key_file: str | None = None

@@ -24,6 +24,7 @@ from pulpo.api.limits import BodySizeLimit
 from pulpo.api.metrics import Metrics, RequestMetrics, metrics_router
 from pulpo.api.run_metrics import RunTally
 from pulpo.api_keys import current_keys
+from pulpo.observe.tracing import start_tracing
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
 
@@ -128,6 +129,11 @@ def create_app(
     metrics = Metrics()
     tally = RunTally(metrics.registry)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if start_tracing(settings.tracing):
+        from pulpo.api.request_spans import RequestSpans
+
+        # Around RequestMetrics, so that the request's log line names its trace.
+        app.add_middleware(RequestSpans)
     app.include_router(
         metrics_router(
             metrics,

@@ -44,6 +44,7 @@ from pulpo.api.runs import (
 from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT, job_variables
 from pulpo.errors import did_you_mean
+from pulpo.observe.tracing import run_labels
 
 logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
@@ -407,6 +408,8 @@ class JobService:
                             tags=[*tags, f"{REQUEST_TAG}{request}"],
                             idempotency_key=key,
                             job_variables=variables or None,
+                            # The run's span continues this request's trace.
+                            labels=run_labels() or None,
                         )
                     )
                 break

@@ -5,7 +5,7 @@ pulpo points it at ``logging.yml`` beside this module, which is Prefect's own
 configuration with :class:`JsonFormatter` on the console. Each line carries the
 timestamp, level, service, logger and message, and where known the flow, flow run id,
 operation and task run id (from Prefect's run loggers or the run context of the thread
-that logged), and the API request id.
+that logged), the API request id, and the trace and span ids when tracing.
 """
 
 from __future__ import annotations
@@ -105,6 +105,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         entry.update(_run_ids(record))
+        entry.update(_trace_ids())
         given = request_id.get()
         if given is not None:
             entry["request_id"] = given
@@ -136,6 +137,17 @@ def _run_ids(record: logging.LogRecord) -> dict[str, str]:
         for key, value in found.items()
         if value is not None and value != "<unknown>"
     }
+
+
+def _trace_ids() -> dict[str, str]:
+    """The OpenTelemetry trace and span of the line, when tracing (pulpo.observe.tracing)."""
+    trace = sys.modules.get("opentelemetry.trace")  # only once tracing loaded it
+    if trace is None:
+        return {}
+    span = trace.get_current_span().get_span_context()
+    if not span.is_valid:
+        return {}
+    return {"trace_id": f"{span.trace_id:032x}", "span_id": f"{span.span_id:016x}"}
 
 
 def _from_context(context: Any, found: dict[str, Any]) -> None:

@@ -1,5 +1,7 @@
 """Observability end to end: JSON log lines from a CLI run, the worker's flow runs and
-the API (with the request id it returns), run metrics that move after real runs."""
+the API (with the request id it returns), run metrics that move after real runs, and
+one trace from an API request to the operations of the run it submitted (spans
+exported over OTLP/HTTP by each process to a receiver in the test)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 
 from tests.conftest import MakeProject, run_pulpo
 from tests.e2e.conftest import Stack
+from tests.support.otlp import OtlpCollector, ReceivedSpan
 
 pytestmark = pytest.mark.e2e
 
@@ -106,8 +109,25 @@ def test_a_cli_run_logs_json_lines_with_the_run_and_operation_ids(
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A project with ``log_format = "json"`` brought up with `pulpo up`."""
+def collector() -> Iterator[OtlpCollector]:
+    with OtlpCollector() as collector:
+        yield collector
+
+
+def tracing_env(collector: OtlpCollector) -> dict[str, str]:
+    # Export every fifth of a second rather than every five seconds.
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, collector: OtlpCollector
+) -> Iterator[Stack]:
+    """A project with ``log_format = "json"`` brought up with `pulpo up`, tracing to
+    ``collector``."""
     root = tmp_path_factory.mktemp("observe") / "project"
     (root / "app").mkdir(parents=True)
     (root / "app" / "__init__.py").write_text("")
@@ -117,6 +137,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         'modules = ["app.ops"]\nlog_format = "json"\n'
     )
     stack = Stack(root)
+    stack.env.update(tracing_env(collector))
     try:
         up = stack.pulpo("up")
         assert up.returncode == 0, up.stderr[-3000:]
@@ -220,3 +241,85 @@ def test_run_and_operation_metrics_move_after_real_runs(
         assert found[broke] == before.get(broke, 0) + 1
         assert found[run_seconds] == before.get(run_seconds, 0) + 1
     assert found[("pulpo_runs_pending", ())] == 0
+
+
+def one_trace(spans: list[ReceivedSpan], run_id: str) -> dict[str, Any] | None:
+    """The request span, flow-run span and operation spans of ``run_id``, once all
+    arrived."""
+    flows = [s for s in spans if s.attributes.get("prefect.run.id") == run_id]
+    if not flows:
+        return None
+    flow = flows[0]
+    operations = [
+        s
+        for s in spans
+        if s.parent_id == flow.span_id
+        and s.attributes.get("prefect.run.type") == "task"
+    ]
+    by_id = {s.span_id: s for s in spans}
+    ancestors = []  # the request's span, and any FastAPI opens inside it
+    while (ancestors[-1] if ancestors else flow).parent_id in by_id:
+        ancestors.append(by_id[(ancestors[-1] if ancestors else flow).parent_id])
+    if len(operations) < 2 or not ancestors or ancestors[-1].parent_id:
+        return None
+    return {"flow": flow, "operations": operations, "request": ancestors[-1]}
+
+
+def test_an_api_request_and_the_run_it_submits_share_one_trace(
+    stack: Stack, client: httpx.Client, collector: OtlpCollector
+) -> None:
+    run_id = run_to_end(client, 9, request_id="traced-request-1")
+    spans = collector.wait_for(lambda spans: one_trace(spans, run_id) is not None)
+    found = one_trace(spans, run_id)
+    assert found is not None
+    request, flow = found["request"], found["flow"]
+    assert request.name == "POST /api/v1/flows/work_flow/runs"  # route template
+    assert request.attributes["pulpo.request_id"] == "traced-request-1"
+    assert request.attributes["http.response.status_code"] == 202
+    assert request.service == "pulpo-api"
+    assert flow.service == "pulpo-worker"  # the worker's flow-run process
+    names = sorted(s.name.rpartition("-")[0] for s in found["operations"])
+    assert names == ["work.finish", "work.make"]
+    traces = {
+        request.trace_id,
+        flow.trace_id,
+        *(s.trace_id for s in found["operations"]),
+    }
+    assert traces == {request.trace_id}
+    # The run's log lines name the trace too.
+    worker = json_lines(stack.pulpo("logs", "worker", "-n", "400").stdout)
+    assert the_line(worker, "making 9")["trace_id"] == request.trace_id
+    api = json_lines(stack.pulpo("logs", "api", "-n", "400").stdout)
+    submitted = [e for e in api if e.get("request_id") == "traced-request-1"]
+    assert [e["trace_id"] for e in submitted] == [request.trace_id]
+
+
+def test_a_cli_run_traces_its_flow_run_and_operations(
+    make_project: MakeProject, server_env: dict[str, str], collector: OtlpCollector
+) -> None:
+    root = make_project(ops=OPS)
+    result = run_pulpo(
+        "prefect",
+        "run",
+        "work_flow",
+        "--param",
+        "n=11",
+        cwd=root,
+        env={**server_env, **tracing_env(collector)},
+    )
+    assert result.returncode == 0, result.stderr
+    runs = [
+        s
+        for s in collector.spans
+        if s.attributes.get("prefect.run.type") == "flow"
+        and s.attributes.get("prefect.run.parameter.n") is not None
+        and s.service == "pulpo-cli"
+    ]
+    assert runs, collector.spans  # exported before the command exited
+    flow = runs[-1]
+    operations = [s for s in collector.spans if s.parent_id == flow.span_id]
+    assert sorted(s.name.rpartition("-")[0] for s in operations) == [
+        "work.finish",
+        "work.make",
+    ]
+    assert {s.trace_id for s in operations} == {flow.trace_id}
