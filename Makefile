@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/jobhunter
 
-.PHONY: install demo test test-fast lint bench golden clean
+.PHONY: install demo test test-fast lint bench golden clean browser ui-assets ui-screenshots
 
 install: $(STAMP)
 
@@ -22,11 +22,16 @@ demo: install
 	cd $(EXAMPLE) && ../../$(BIN)/pulpo build
 	cd $(EXAMPLE) && ../../$(BIN)/pulpo prefect run scraping_flow --param keywords=python
 
-test: install
+test: install browser
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(echo "installing PostgreSQL for the Prefect-on-PostgreSQL test (apt-get, needs root)" && \
 		apt-get update -qq && apt-get install -y -qq postgresql)
 	$(BIN)/python -m pytest
+
+# The UI's end-to-end tests drive the system's Chromium (never a downloaded one).
+browser:
+	@command -v chromium >/dev/null || (echo "installing chromium with apt-get (needs root)" && \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e"
@@ -39,6 +44,17 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/compile_scaling.py
+
+ui-screenshots: install browser
+	PULPO_UI_SCREENSHOTS=docs/ui $(BIN)/python -m pytest -q tests/ui/test_ui_e2e.py
+
+# Rebuilds the UI's vendored browser code from vendor/ui/package-lock.json (pinned,
+# with integrity hashes); the result is committed, so installing needs no npm.
+ui-assets:
+	cd vendor/ui && npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p pulpo/ui/static/vendor
+	cp vendor/ui/node_modules/@dagrejs/dagre/dist/dagre.min.js pulpo/ui/static/vendor/dagre.min.js
+	cat vendor/ui/node_modules/@dagrejs/dagre/LICENSE vendor/ui/node_modules/@dagrejs/graphlib/LICENSE > pulpo/ui/static/vendor/dagre.LICENSE
 
 golden: install
 	$(BIN)/python tests/golden/regenerate.py

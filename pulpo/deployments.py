@@ -15,6 +15,7 @@ from pulpo.settings import Settings
 
 if TYPE_CHECKING:  # the API imports this module at run time: no compiler there
     from pulpo.orchestration.compiler import Orchestration
+    from pulpo.schedules import FlowSchedule
 
 DEPLOYMENT = "pulpo"
 
@@ -35,6 +36,11 @@ def deploy(
         settings.work_pool,
         {name: entrypoint(orchestration.flows[name].module, name) for name in flows},
         settings.run_concurrency,
+        {
+            name: table.flow_schedule
+            for name, table in settings.flows.items()
+            if table.flow_schedule is not None
+        },
     )
 
 
@@ -48,23 +54,39 @@ def deploy_entrypoints(
     work_pool: str,
     entrypoints: Mapping[str, str],
     concurrency: int | None = None,
+    schedules: Mapping[str, FlowSchedule] | None = None,
 ) -> list[str]:
     """Deploy each ``flow name → entrypoint`` from the project at ``root``; the work
-    pool runs at most ``concurrency`` flow runs at once (the rest wait, queued)."""
+    pool runs at most ``concurrency`` flow runs at once (the rest wait, queued).
+
+    A flow in ``schedules`` runs by itself on that schedule; the others lose any
+    schedule they had. A schedule paused with ``pulpo prefect schedule pause`` stays
+    paused when deployed again.
+    """
     from prefect.flows import Flow
 
+    from pulpo.schedule_control import paused_deployments, schedule_runs_now
+
     asyncio.run(_ensure_work_pool(work_pool, concurrency))
+    schedules = schedules or {}
+    paused = asyncio.run(paused_deployments(list(entrypoints)))
     names = []
     for name, path in entrypoints.items():
         flow: Any = Flow.from_source(source=str(root), entrypoint=path)
+        schedule = schedules.get(name)
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints a summary
-            flow.deploy(
+            deployment_id = flow.deploy(
                 name=DEPLOYMENT,
                 work_pool_name=work_pool,
                 build=False,
                 push=False,
                 print_next_steps=False,
+                schedules=[schedule.prefect()] if schedule is not None else [],
+                paused=name in paused,
             )
+        if schedule is not None and name not in paused:
+            # Else the first runs wait for the server's scheduler loop (60 s).
+            asyncio.run(schedule_runs_now(deployment_id))
         names.append(f"{name}/{DEPLOYMENT}")
     return names
 
@@ -115,10 +137,10 @@ def run_deployment(
     if state is not None and state.is_completed():
         return state.result()
     if timeout is not None and (state is None or not state.is_final()):
+        was = state.name if state is not None else "Scheduled"
         raise RunError(
-            f"flow {flow!r} run {flow_run.name!r} is still "
-            f"{state.name if state is not None else 'pending'} after --timeout "
-            f"{timeout:g} s; it goes on on the worker (see it in the Prefect UI)"
+            f"flow {flow!r} run {flow_run.name!r} did not end within --timeout "
+            f"{timeout:g} s; {_give_up(flow_run, was)}"
         )
     code = code_of_state(state) or "failed"
     # TimedOut: the flow's own timeout, which Prefect enforced in the worker's run.
@@ -131,6 +153,28 @@ def run_deployment(
         flow=flow,
         code=code,
     )
+
+
+def _give_up(flow_run: Any, was: str) -> str:
+    """Cancel a run waited for in vain, so that it does not run later unwatched;
+    what happened, for the error line."""
+    from prefect.client.orchestration import get_client
+
+    from pulpo.run_control import cancel, finish_cancelling
+
+    message = "Cancelled: --timeout ran out"
+
+    async def go() -> None:
+        async with get_client() as client:
+            current = await client.read_flow_run(flow_run.id)
+            if await cancel(client, current, message) == "PENDING":
+                await finish_cancelling(client, flow_run.id, message, within=15)
+
+    try:
+        asyncio.run(go())
+    except ValueError as error:  # it ended meanwhile
+        return f"it could not be cancelled ({error})"
+    return f"cancelled it (it was {was})"
 
 
 async def _ensure_work_pool(name: str, concurrency: int | None) -> None:

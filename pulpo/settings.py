@@ -36,11 +36,14 @@ from pydantic_settings import (
 
 from pulpo.database_urls import with_driver
 from pulpo.errors import ProjectError, did_you_mean
+from pulpo.schedules import HOW as SCHEDULE_HOW
+from pulpo.schedules import FlowSchedule, parse_schedule
 
 # Chosen away from the usual development ports (27017, 4200, 5432, 8000, 8080, 3000).
 DEFAULT_DB_PORT = 47017
 DEFAULT_PREFECT_PORT = 47200
 DEFAULT_API_PORT = 47800
+DEFAULT_UI_PORT = 47300
 DATA_DIR = ".pulpo"
 
 TaskRunner = Literal["threads", "processes", "dask"]
@@ -64,6 +67,8 @@ EXPECTED = {
     "db_port": "a port number from 1024 to 65535",
     "prefect_port": "a port number from 1024 to 65535",
     "api_port": "a port number from 1024 to 65535",
+    "ui_host": "a loopback address (127.0.0.1, ::1 or localhost)",
+    "ui_port": "a port number from 1024 to 65535",
     "database": "a database name",
     "work_pool": "a work pool name",
     "mongodb_url": 'a MongoDB URL such as "mongodb://db.example:27017"',
@@ -72,6 +77,9 @@ EXPECTED = {
     "task_runner": "one of 'threads', 'processes', 'dask'",
     "dask_address": 'a scheduler address such as "tcp://127.0.0.1:8786"',
     "flows": "one table per flow, e.g. [tool.pulpo.flows.crunch_flow]",
+    "schedule": 'a cron line, an interval ("30s", "5m") or an RRULE',
+    "timezone": "an IANA time zone name such as 'Europe/Madrid'",
+    "retry_crashed": "a whole number of new runs from 0 to 100",
     "resources": "one table per resource, e.g. [tool.pulpo.resources.llm]",
     "flow_timeout": "a number of seconds > 0",
     "timeout": "a number of seconds > 0",
@@ -97,6 +105,35 @@ class FlowSettings(BaseModel):
     task_runner: TaskRunner | None = None
     # Seconds a run of this flow may take; then it fails and its operations stop.
     timeout: Seconds | None = None
+    # When the deployment runs by itself (pulpo.schedules): cron, interval or RRULE.
+    schedule: str | float | None = None
+    timezone: str | None = None
+    # New runs to start for a run whose process was lost (crashed), one after another.
+    retry_crashed: Annotated[int, Field(ge=0, le=100)] = 0
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):  # pydantic would read true as 1.0 seconds
+            raise Explained(f"schedule must be {SCHEDULE_HOW} (got {value!r})")
+        return value
+
+    @model_validator(mode="after")
+    def _valid_schedule(self) -> FlowSettings:
+        if self.schedule is None and self.timezone is not None:
+            raise Explained("timezone needs a schedule; add schedule = ...")
+        self.flow_schedule  # noqa: B018 - parses, raising the sentence to show
+        return self
+
+    @property
+    def flow_schedule(self) -> FlowSchedule | None:
+        """The parsed ``schedule``, or None."""
+        if self.schedule is None:
+            return None
+        try:
+            return parse_schedule(self.schedule, self.timezone)
+        except ValueError as error:
+            raise Explained(str(error)) from None
 
 
 class Settings(BaseSettings):
@@ -124,6 +161,8 @@ class Settings(BaseSettings):
     db_port: Port = DEFAULT_DB_PORT
     prefect_port: Port = DEFAULT_PREFECT_PORT
     api_port: Port = DEFAULT_API_PORT
+    ui_host: str = "127.0.0.1"
+    ui_port: Port = DEFAULT_UI_PORT
     database: str = "pulpo"
     work_pool: str = "pulpo"
     mongodb_url: str | None = Field(
@@ -184,6 +223,20 @@ class Settings(BaseSettings):
                 f"host {value!r} would let anyone who reaches it write to the database "
                 f"and run code through Prefect; keep host on loopback (127.0.0.1) and "
                 f"set api_host (PULPO_API_HOST) to serve the API elsewhere"
+            )
+        return value
+
+    @field_validator("ui_host")
+    @classmethod
+    def _ui_on_loopback(cls, value: str) -> str:
+        # The UI server calls the API with the project's key for whoever reaches it
+        # and has no sign-in of its own (docs/decisions/0019-ui-service.md).
+        if not _is_loopback(value):
+            raise Explained(
+                f"ui_host {value!r} would let anyone who reaches it use the API with "
+                f"the project's key (the UI has no sign-in); keep ui_host on loopback "
+                f"(127.0.0.1) and reach it through an SSH tunnel "
+                f"(ssh -L 47300:127.0.0.1:47300 HOST) or a proxy that authenticates"
             )
         return value
 
@@ -376,6 +429,12 @@ class Settings(BaseSettings):
         return f"http://{host}:{self.api_port}"
 
     @property
+    def ui_url(self) -> str:
+        """Where a browser on this machine opens the UI."""
+        host = f"[{self.ui_host}]" if ":" in self.ui_host else self.ui_host
+        return f"http://{host}:{self.ui_port}"
+
+    @property
     def embedded_db_url(self) -> str:
         return f"mongodb://{self.host}:{self.db_port}"
 
@@ -424,9 +483,11 @@ def variable(name: str) -> str:
 def _problem(error: ValidationError) -> str:
     """One sentence for the first problem: the key, what it must be, where to set it."""
     first = error.errors()[0]
-    if isinstance(first.get("ctx", {}).get("error"), Explained):
-        return str(first["ctx"]["error"])
     location = [str(part) for part in first["loc"]]
+    if isinstance(first.get("ctx", {}).get("error"), Explained):
+        if location[:1] == ["flows"] and len(location) >= 2:  # say which table
+            return f"[tool.pulpo.flows.{location[1]}] {first['ctx']['error']}"
+        return str(first["ctx"]["error"])
     name = location[0]
     name = name.lower()
     if name == "flows" and len(location) >= 2:

@@ -28,11 +28,21 @@ BUILD_TIME = (
     "networkx",
     "jinja2",
 )
-RUN_TIME = ["api", "services", "runtime", "observe", "deployments.py", "api_keys.py"]
-# What each run-time layer may not import, besides the build-time modules.
+RUN_TIME = [
+    "api",
+    "services",
+    "runtime",
+    "ui",
+    "observe",
+    "deployments.py",
+    "api_keys.py",
+]
+# What each run-time layer may not import, besides the build-time modules. The UI
+# server talks to the API over HTTP only.
 BELOW = {
     "services": ("pulpo.api",),
     "runtime": ("pulpo.api", "pulpo.services"),
+    "ui": ("pulpo.api", "pulpo.services", "pulpo.runtime"),
     "observe": ("pulpo.api", "pulpo.services", "pulpo.runtime"),
 }
 
@@ -78,7 +88,7 @@ def test_the_api_server_and_services_load_without_the_generator() -> None:
     code = (
         "import sys\n"
         "import pulpo.api.app, pulpo.api.jobs, pulpo.deployments, pulpo.runtime\n"
-        "import pulpo.services.manager, pulpo.services.supervise\n"
+        "import pulpo.services.manager, pulpo.services.supervise, pulpo.ui.server\n"
         f"print(' '.join(m for m in sys.modules if m.startswith({BUILD_TIME!r})))\n"
     )
     result = subprocess.run(

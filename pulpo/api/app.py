@@ -21,6 +21,7 @@ from pulpo.api.errors import ERROR_RESPONSES, ApiError, install_error_handlers
 from pulpo.api.jobs import CREATIONS_ON_POSTGRES, CREATIONS_ON_SQLITE, JobService
 from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
+from pulpo.api.maintenance import router as maintenance_router
 from pulpo.api.metrics import Metrics, RequestMetrics, metrics_router
 from pulpo.api.run_metrics import RunTally
 from pulpo.api_keys import current_keys
@@ -77,6 +78,7 @@ def create_app(
         CREATIONS_ON_POSTGRES
         if (settings.prefect_database_url or "").startswith("postgresql")
         else CREATIONS_ON_SQLITE,
+        settings.flows,
     )
     graph_file = root / "run_cache" / "orchestration" / "graph.json"
 
@@ -124,7 +126,7 @@ def create_app(
             "key` or set PULPO_API_KEYS"
         )
     guarded = [Depends(api_key_guard(keys, open_access))]
-    for router in [*routers, jobs_router]:
+    for router in [*routers, jobs_router, maintenance_router]:
         app.include_router(router, dependencies=guarded)
     metrics = Metrics()
     tally = RunTally(metrics.registry)

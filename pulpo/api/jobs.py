@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import socket
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from pydantic_core import to_jsonable_python
 
 from pulpo.api.errors import ERROR_RESPONSES, ApiError
 from pulpo.api.idempotency import IdempotencyKey, fingerprint, reused
+from pulpo.api.operation_runs import OperationRuns, read_operation_runs
 from pulpo.api.patience import patiently
 from pulpo.api.runs import (
     FINAL,
@@ -45,6 +45,8 @@ from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT, job_variables
 from pulpo.errors import did_you_mean
 from pulpo.observe.tracing import run_labels
+from pulpo.run_control import only_due, process_gone
+from pulpo.settings import FlowSettings
 
 logger = logging.getLogger("pulpo.api")
 API_TAG = "pulpo-api"
@@ -59,19 +61,6 @@ CREATIONS_ON_SQLITE = 4
 CREATIONS_ON_POSTGRES = 16
 
 
-def process_gone(infrastructure_pid: str | None) -> bool:
-    """Whether the process a worker recorded for a run (``pid`` or ``host:pid``) has
-    ended, read from /proc (no signal is sent).
-
-    pulpo's worker runs on this machine, in this pid namespace; a worker elsewhere
-    (a container backend) must not use this. False when unknown or on another host.
-    """
-    host, _, pid = (infrastructure_pid or "").rpartition(":")
-    if not pid.isdigit() or host not in ("", socket.gethostname()):
-        return False
-    return not Path(f"/proc/{pid}").exists()
-
-
 class JobService:
     """Jobs over the Prefect server the process is configured for (PREFECT_API_URL)."""
 
@@ -81,10 +70,13 @@ class JobService:
         root: Path,
         work_pool: str,
         creations_at_once: int = CREATIONS_ON_SQLITE,
+        flow_settings: Mapping[str, FlowSettings] | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.root = root
         self.work_pool = work_pool
+        # [tool.pulpo.flows.<flow>] tables: schedules, retry_crashed.
+        self.flow_settings = dict(flow_settings or {})
         self._client: Any = None
         self._deployments: dict[str, UUID] = {}
         self._flow_names: dict[UUID, str] = {}
@@ -101,6 +93,8 @@ class JobService:
         """
         from prefect.client.orchestration import get_client
 
+        from pulpo.api import lost_runs
+
         self._client = get_client()
         await self._client.__aenter__()
         for name in self.flows:
@@ -112,6 +106,9 @@ class JobService:
                     DEPLOYMENT,
                     name,
                 )
+        watcher = asyncio.create_task(lost_runs.watch(self))
+        self._finishing.add(watcher)
+        watcher.add_done_callback(self._finishing.discard)
 
     async def _look_up(self, flow: str) -> UUID | None:
         """The id of ``flow``'s deployment on the server (remembered), or None."""
@@ -127,6 +124,16 @@ class JobService:
         self._deployments[flow] = deployment.id
         self._flow_names[deployment.flow_id] = flow
         return UUID(str(deployment.id))
+
+    @property
+    def client(self) -> Any:
+        """The open Prefect client."""
+        return self._client
+
+    @property
+    def deployments(self) -> dict[UUID, str]:
+        """The project's deployments found so far: ``id → flow``."""
+        return {UUID(str(d)): flow for flow, d in self._deployments.items()}
 
     async def close(self) -> None:
         """Close the Prefect client."""
@@ -156,6 +163,13 @@ class JobService:
         view = self._view(flow_run)
         result = await self._result(flow_run) if view.status == "completed" else None
         return RunDetail(**view.model_dump(), result=result)
+
+    async def operations(self, run_id: UUID) -> OperationRuns:
+        """The operations of one run with their states and timing (from its task
+        runs); 404 for other projects' runs."""
+        await self._read(run_id)
+        rows = await read_operation_runs(self._client, run_id)
+        return OperationRuns(run_id=run_id, operations=rows)
 
     async def runs(
         self, statuses: list[Status], flow: str | None, limit: int
@@ -189,6 +203,17 @@ class JobService:
             run_id,
             idempotency_key,
             dict(flow_run.job_variables or {}),  # a refreshing run retries as one
+        )
+
+    async def resubmit(self, run: Run, tags: list[str], key: str) -> RunSubmitted:
+        """A new run of ``run``'s flow with its parameters, tagged as its retry; a
+        second call with the same ``key`` returns the first one's run."""
+        return await self._create(
+            run.flow,
+            run.parameters,
+            [API_TAG, f"{RETRY_TAG}{run.run_id}", *tags],
+            run.run_id,
+            key,
         )
 
     async def cancel(self, run_id: UUID) -> Run:
@@ -506,7 +531,12 @@ class JobService:
             filters["flow_run_filter"] = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=kinds))
             )
-        return filters
+        scheduled = any(
+            table.schedule is not None
+            for name, table in self.flow_settings.items()
+            if flow is None or name == flow
+        )
+        return only_due(filters) if scheduled else filters
 
 
 def job_service(request: Request) -> JobService:
@@ -538,6 +568,13 @@ async def list_runs(
 async def get_run(run_id: UUID, jobs: Jobs) -> RunDetail:
     """A run's status; its result once completed, its error once failed."""
     return await jobs.run(run_id)
+
+
+@router.get("/runs/{run_id}/operations", summary="A run's operations")
+async def get_run_operations(run_id: UUID, jobs: Jobs) -> OperationRuns:
+    """Each operation the run ran so far: status, task runs (several for a mapped
+    operation), first start, last end, error; in the order they started."""
+    return await jobs.operations(run_id)
 
 
 @router.post(

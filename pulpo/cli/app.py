@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pulpo.cli import services
+from pulpo.cli import runs, services
 from pulpo.cli.output import build_summary, describe_targets, inspect_text
 from pulpo.errors import PulpoError, error_line
 from pulpo.interface import CLI
@@ -148,7 +148,7 @@ def prefect_run(
         typer.Option(
             "--timeout",
             help="Seconds the run may take; with --deployment, seconds to wait for "
-            "it (the run goes on).",
+            "it to end, after which it is cancelled.",
         ),
     ] = None,
     ephemeral: Annotated[
@@ -220,6 +220,7 @@ def prefect_deploy(
 
 
 services.register(app, prefect_app)
+runs.register(prefect_app)
 
 
 def _notice(text: str) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pulpo.interface import BuildResult
+from pulpo.schedule_report import describe as describe_schedule
 
 if TYPE_CHECKING:
     from pulpo.services.manager import ServiceStatus
@@ -62,6 +63,8 @@ def inspect_text(data: dict[str, Any]) -> str:
             f"  {flow['name']} ({len(flow['operations'])} operations{timeout}): "
             f"{params}"
         )
+        if flow.get("schedule"):
+            lines.append(f"    schedule: {describe_schedule(flow['schedule'])}")
     if data.get("resources"):
         lines.append("Resources:")
         for item in data["resources"]:

@@ -21,6 +21,11 @@ api_app = typer.Typer(
     no_args_is_help=True,
 )
 
+ui_app = typer.Typer(
+    help="The web UI (graph, flows, runs, data, health) on 127.0.0.1.",
+    no_args_is_help=True,
+)
+
 
 def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
     """Add the service commands to the root app and the service sub-apps."""
@@ -31,17 +36,19 @@ def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(worker_app, name="worker")
     app.add_typer(api_app, name="api")
+    app.add_typer(ui_app, name="ui")
     for name, sub in (
         ("prefect", prefect_app),
         ("db", db_app),
         ("worker", worker_app),
         ("api", api_app),
+        ("ui", ui_app),
     ):
         _lifecycle(sub, name)
 
 
 def up(ctx: typer.Context) -> None:
-    """Build, then start db, prefect, worker and api, each healthy before the next."""
+    """Build, then start db, prefect, worker, api and ui, each healthy before the next."""
     typer.echo(status_table(ctx.obj.up()))
 
 
@@ -74,7 +81,7 @@ def status(
 
 def logs(
     ctx: typer.Context,
-    service: Annotated[str, typer.Argument(help="db, prefect, worker or api.")],
+    service: Annotated[str, typer.Argument(help="db, prefect, worker, api or ui.")],
     lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines.")] = 50,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
@@ -104,6 +111,23 @@ def api_key(ctx: typer.Context) -> None:
     """Print the API key (created on first use unless PULPO_API_KEYS is set)."""
     for key in ctx.obj.api_key():
         typer.echo(key)
+
+
+@ui_app.command("open")
+def ui_open(ctx: typer.Context) -> None:
+    """Print the UI's address, and open it in a browser when there is a display."""
+    import os
+    import sys
+    import webbrowser
+
+    url = ctx.obj.ui_url()
+    typer.echo(url)
+    if (
+        sys.platform in ("darwin", "win32")
+        or os.environ.get("DISPLAY")
+        or (os.environ.get("WAYLAND_DISPLAY"))
+    ):
+        webbrowser.open(url)
 
 
 def _lifecycle(sub: typer.Typer, service: str) -> None:

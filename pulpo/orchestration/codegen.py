@@ -24,7 +24,7 @@ from pulpo.orchestration.compiler import (
     Source,
     Step,
 )
-from pulpo.orchestration.formatting import format_python
+from pulpo.orchestration.formatting import FormatJob
 from pulpo.orchestration.graph_export import graph_json, graph_mermaid, json_text
 from pulpo.orchestration.pysource import (
     Imports,
@@ -41,7 +41,7 @@ SCRIPT_MODE = "pulpo.runtime.script_mode"  # must load before Prefect as a scrip
 RUNNER_FACTORIES = {"processes": "process_pool", "dask": "dask_cluster"}
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per operation, and frozen ones cost twice as much to make
 class TaskView:
     """One ``@task`` function: the operation's call with its policy."""
 
@@ -56,7 +56,7 @@ class TaskView:
     body: str
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: one per operation (see TaskView)
 class StepView:
     """One operation started in a flow body, as an asyncio task in ``variable``."""
 
@@ -113,10 +113,12 @@ class PrefectCodeGenerator:
             for module, flows in self.orchestration.modules.items()
         }
         files["__init__.py"] = render("package_init.py.j2", modules=sorted(files))
-        files = format_python(files, self.first_party)
-        files["graph.json"] = json_text(graph_json(self.orchestration))
-        files["graph.mmd"] = graph_mermaid(self.orchestration)
-        return files
+        # ruff works on another core while this thread writes the graph files.
+        with FormatJob(files, self.first_party) as formatting:
+            graph = json_text(graph_json(self.orchestration))
+            formatting.format()
+            mermaid = graph_mermaid(self.orchestration)
+            return {**formatting.result(), "graph.json": graph, "graph.mmd": mermaid}
 
     def generate_module(self, module: str, flows: tuple[FlowDefinition, ...]) -> str:
         """Source of one module holding ``flows`` and the tasks they run (unformatted)."""
@@ -387,7 +389,7 @@ class PrefectCodeGenerator:
                 gather,
             )
             guard = " or ".join(f"{name} is None" for name in step.skipped_when_given)
-            if not blocks or blocks[-1].guard != guard or not guard:
+            if not blocks or blocks[-1].guard != guard:
                 blocks.append(BlockView(guard, []))
             blocks[-1].steps.append(view)
             if guard:
@@ -732,10 +734,11 @@ def _pascal(name: str) -> str:
 
 
 def _docstring(text: str) -> str:
+    """The first paragraph of ``text`` on one line, quoted as a docstring (a
+    summary cut at its first line break would end mid-sentence)."""
+    paragraph = text.strip().split("\n\n")[0]
     first = (
-        text.strip()
-        .splitlines()[0]
-        .strip()
+        " ".join(line.strip() for line in paragraph.splitlines())
         .replace("\\", "\\\\")
         .replace('"""', '\\"\\"\\"')
     )

@@ -15,22 +15,6 @@ import types
 import typing
 from typing import Any
 
-_BUILTIN_TYPES = (
-    str,
-    int,
-    float,
-    bool,
-    bytes,
-    complex,
-    dict,
-    list,
-    set,
-    frozenset,
-    tuple,
-    object,
-    type,
-)
-
 
 class NotRenderable(Exception):
     """The value or type has no faithful source representation."""
@@ -178,8 +162,8 @@ class TypeRenderer:
             return self.imports.name("typing", "Any")
         if tp is None or tp is type(None):
             return "None"
-        if tp in _BUILTIN_TYPES:
-            return tp.__name__
+        if isinstance(tp, type):  # a class; parameterised generics are not types
+            return self._class(tp)
         origin = typing.get_origin(tp)
         args = typing.get_args(tp)
         if origin is typing.Union or origin is types.UnionType:
@@ -194,8 +178,6 @@ class TypeRenderer:
                 return base
             parts = ["..." if a is Ellipsis else self._render(a) for a in args]
             return f"{base}[{', '.join(parts)}]"
-        if isinstance(tp, type):
-            return self._class(tp)
         raise NotRenderable(tp)
 
     def _class(self, cls: type) -> str:

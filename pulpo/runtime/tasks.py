@@ -92,6 +92,11 @@ async def wait_all(steps: Iterable[asyncio.Task[Any]]) -> None:
         for step in pending:
             step.cancel()
         raise
+    for step in pending:
+        # The flow raises one failure, through its result; the others' tracebacks
+        # would otherwise be logged again as "Task exception was never retrieved".
+        if not step.cancelled():
+            step.exception()
 
 
 async def gather_limited(

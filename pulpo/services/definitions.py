@@ -55,7 +55,7 @@ class ServiceDefinition:
 def project_services(
     project: Project, settings: Settings
 ) -> dict[str, ServiceDefinition]:
-    """The services of ``project`` in start order: db, prefect, worker, api."""
+    """The services of ``project`` in start order: db, prefect, worker, api, ui."""
     run_cache = project.run_cache
     python = sys.executable
     prefect = str(Path(python).with_name("prefect"))
@@ -158,6 +158,34 @@ def project_services(
             secret_env=partial(prefect_client_auth, project),
             start_timeout=90,
         ),
+        ServiceDefinition(
+            name="ui",
+            description="pulpo's web UI (static pages, calls the API with its key)",
+            command=(
+                python,
+                "-m",
+                "uvicorn",
+                "pulpo.ui.server:create_app",
+                "--factory",
+                "--host",
+                settings.ui_host,
+                "--port",
+                str(settings.ui_port),
+                "--timeout-graceful-shutdown",
+                "5",
+                "--limit-concurrency",
+                str(MAX_CONNECTIONS),
+            ),
+            health=partial(http_ok, f"{settings.ui_url}/ui/live"),
+            address=settings.ui_url,
+            depends_on=("api",),
+            port=settings.ui_port,
+            env={
+                **handed_down(settings),
+                KEY_FILE_VARIABLE: str(key_file(project)),
+            },
+            start_timeout=30,
+        ),
     ]
     return {service.name: service for service in services}
 
@@ -170,7 +198,7 @@ def worker_services(
     services = []
     for number in range(1, settings.workers + 1):
         name = "worker" if number == 1 else f"worker-{number}"
-        prefect_name = f"{settings.work_pool}-{name}"
+        prefect_name = worker_name(settings.work_pool, name)
         limit = (
             ()
             if settings.worker_limit is None
@@ -222,6 +250,15 @@ def worker_services(
             )
         )
     return services
+
+
+def worker_name(work_pool: str, service: str) -> str:
+    """The name worker ``service`` (``worker``, ``worker-2``…) has on the Prefect server.
+
+    Its own name lets a run tell whether a worker Prefect still lists as online is
+    one of pulpo's that has stopped (pulpo.run_admin).
+    """
+    return f"{work_pool}-{service}"
 
 
 def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:

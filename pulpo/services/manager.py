@@ -184,7 +184,9 @@ class ServiceManager:
         return self.backend.stop(service)
 
     def _check_port(self, service: ServiceDefinition) -> None:
-        host = self.settings.api_host if service.name == "api" else self.settings.host
+        host = {"api": self.settings.api_host, "ui": self.settings.ui_host}.get(
+            service.name, self.settings.host
+        )
         if service.port is None or processes.port_is_free(host, service.port):
             return
         holders = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import threading
@@ -28,6 +29,7 @@ def run_flow(
     operations: Mapping[str, Callable[..., Any]] | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     project: str | Path | None = None,
+    use_cache: bool = False,
 ) -> FlowResult:
     """Run ``flow`` in this process and report what each operation did.
 
@@ -46,6 +48,9 @@ def run_flow(
         timeout: Fail the run after this many seconds (``None``: no limit).
         project: The project directory, or a path inside it (default: the working
             directory).
+        use_cache: Let operations declared ``cache=True`` reuse results stored by
+            earlier runs of this process. Off by default: every run computes (and
+            stores) afresh, so a test does not depend on which tests ran before it.
 
     Returns:
         The flow's result, each operation's output, and the order and timing of calls.
@@ -69,7 +74,7 @@ def run_flow(
     start_test_backend()
     # Read again for each run: a test may set MONGODB_URL or PULPO_RESOURCE_* first.
     settings = Project.find(loaded.project.root).settings
-    return _run(settings, parts, arguments, resources, operations, timeout)
+    return _run(settings, parts, arguments, resources, operations, timeout, use_cache)
 
 
 def _run(
@@ -79,8 +84,10 @@ def _run(
     resources: dict[str, Any],
     operations: dict[str, Callable[..., Any]],
     timeout: float | None,
+    use_cache: bool,
 ) -> FlowResult:
     from prefect.flow_engine import FlowRunTimeoutError
+    from prefect.settings import PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 
     from pulpo.runtime.resources import overridden_resources
     from pulpo.settings import exported
@@ -91,11 +98,15 @@ def _run(
     try:
         with (
             exported(settings),
+            temporary_settings({PREFECT_TASKS_REFRESH_CACHE: not use_cache}),
             overridden_resources(resources),
             patched(parts.modules, parts.operations, operations, recorder),
         ):
+            # The runner would reuse the context of its first run: this run's
+            # Prefect settings (the cache refresh) live in the caller's context.
             result.value = _event_loop().run(
-                _cancelling_leftovers(prefect_flow(**arguments))
+                _cancelling_leftovers(prefect_flow(**arguments)),
+                context=contextvars.copy_context(),
             )
     except FlowRunTimeoutError:
         result.seconds = recorder.elapsed()

@@ -22,9 +22,11 @@ def test_status_lists_every_service_as_stopped(make_project: MakeProject) -> Non
         ("prefect", "stopped"),
         ("worker", "stopped"),
         ("api", "stopped"),
+        ("ui", "stopped"),
     ]
     assert rows[1]["address"] == "http://127.0.0.1:47200"
     assert rows[3]["address"] == "http://127.0.0.1:47800"
+    assert rows[4]["address"] == "http://127.0.0.1:47300"
     table = run_pulpo("status", cwd=root, env=NO_SERVICES).stdout
     assert table.splitlines()[0].split() == [
         "SERVICE",
@@ -187,6 +189,25 @@ def test_api_port_and_cors_origins_are_checked(make_project: MakeProject) -> Non
         "status", cwd=root, env={**NO_SERVICES, "PULPO_CORS_ORIGINS": "localhost:5173"}
     )
     assert_user_error(result, "cors_origins entry 'localhost:5173'", "http://")
+
+
+def test_the_ui_port_is_configurable_and_the_ui_stays_on_loopback(
+    make_project: MakeProject,
+) -> None:
+    config = '[tool.pulpo]\nmodules = ["app.ops"]\nui_port = 45005\n'
+    root = make_project(ops=GOOD, pyproject=config)
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=NO_SERVICES).stdout)
+    assert rows[4] == {**rows[4], "name": "ui", "address": "http://127.0.0.1:45005"}
+    env = {**NO_SERVICES, "PULPO_UI_PORT": "45006"}
+    rows = json.loads(run_pulpo("status", "--json", cwd=root, env=env).stdout)
+    assert rows[4]["address"] == "http://127.0.0.1:45006"
+    # The UI uses the API with the project's key for whoever reaches it.
+    result = run_pulpo(
+        "ui", "start", cwd=root, env={**NO_SERVICES, "PULPO_UI_HOST": "0.0.0.0"}
+    )
+    assert_user_error(result, "ui_host '0.0.0.0' would let anyone", "SSH tunnel")
+    not_running = run_pulpo("ui", "open", cwd=root, env=NO_SERVICES)
+    assert_user_error(not_running, "the ui service is not running", "pulpo ui start")
 
 
 @pytest.mark.parametrize("record", ["{not json", '{"pid": "x"}', "[1, 2]", ""])

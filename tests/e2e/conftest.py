@@ -60,11 +60,12 @@ class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.db_port, self.prefect_port = free_port(), free_port()
-        self.api_port = free_port()
+        self.api_port, self.ui_port = free_port(), free_port()
         self.env = {
             "PULPO_DB_PORT": str(self.db_port),
             "PULPO_PREFECT_PORT": str(self.prefect_port),
             "PULPO_API_PORT": str(self.api_port),
+            "PULPO_UI_PORT": str(self.ui_port),
             "PULPO_API_KEYS": "",
             "PULPO_WORK_POOL": f"pool-{self.prefect_port}",
             "PULPO_DATABASE": "jobhunter_test",
@@ -89,6 +90,7 @@ class Stack:
             f"-p {self.db_port}",
             f"--pool pool-{self.prefect_port}",
             f"--port {self.api_port}",
+            f"--port {self.ui_port}",
         ]
 
 

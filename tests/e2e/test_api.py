@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -562,6 +563,42 @@ def test_example_flow_runs_to_completed_with_its_result(api: Api) -> None:
     assert run_id in [r["run_id"] for r in listed["items"]]
 
 
+def test_a_runs_operations_list_each_one_with_its_state_and_timing(api: Api) -> None:
+    run_id = api.submit("parsing_flow", keywords="go", limit=3)
+    run = api.run_until_final(run_id)
+    assert run["status"] == "completed", run
+    answer = api.client.get(f"/api/v1/runs/{run_id}/operations")
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["operations"]
+    by_name = {row["operation"]: row for row in rows}
+    # The upstream scraping operations run inline in the same flow run.
+    assert set(by_name) == {
+        "scraping.stepstone.fetch",
+        "scraping.linkedin.fetch",
+        "scraping.merge",
+        "parsing.skills.extract",
+        "parsing.summarize",
+    }
+    assert {row["status"] for row in rows} == {"completed"}
+    assert [row["started_at"] for row in rows] == sorted(r["started_at"] for r in rows)
+    mapped = by_name["parsing.skills.extract"]
+    assert mapped["task_runs"] == len(run["result"]["parsing.skills.extract"]) > 1
+    assert by_name["scraping.merge"]["task_runs"] == 1
+    fetch = by_name["scraping.stepstone.fetch"]
+    assert fetch["seconds"] >= 0.5  # the example's simulated latency
+    assert by_name["scraping.merge"]["started_at"] >= fetch["ended_at"]
+
+    failing = api.submit("explode_flow")
+    assert api.run_until_final(failing)["status"] == "failed"
+    [exploded] = api.client.get(f"/api/v1/runs/{failing}/operations").json()[
+        "operations"
+    ]
+    assert (exploded["operation"], exploded["status"]) == ("explode", "failed")
+    assert exploded["failed"] == 1 and "asked to fail" in exploded["error"]
+    unknown = api.client.get(f"/api/v1/runs/{uuid.uuid4()}/operations")
+    assert unknown.status_code == 404
+
+
 def prefect_credentials(api: Api) -> tuple[str, str]:
     secret = api.stack.root / ".pulpo" / "secrets" / "prefect_auth"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
@@ -986,6 +1023,7 @@ def test_api_stop_and_start_leave_the_other_services_alone(api: Api) -> None:
         "prefect": "running",
         "worker": "running",
         "api": "stopped",
+        "ui": "running",
     }
     with pytest.raises(httpx.ConnectError):
         api.client.get("/api/v1/notes")
@@ -1166,6 +1204,8 @@ def test_down_while_a_deployment_run_is_awaited_ends_it_with_one_line(
     api: Api,
 ) -> None:
     """`pulpo prefect run --deployment` waits on the server; `pulpo down` stops it."""
+    # The fuzzing test stopped the worker; without one the command fails at once.
+    assert api.stack.pulpo("worker", "start").returncode == 0
     before = {run["run_id"] for run in api.client.get("/api/v1/runs").json()["items"]}
     waiting = subprocess.Popen(
         [PULPO, "prefect", "run", "nap_flow", "--deployment", "-p", "seconds=120"],

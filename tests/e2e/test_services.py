@@ -40,6 +40,7 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
         ("prefect", "running", True),
         ("worker", "running", True),
         ("api", "running", True),
+        ("ui", "running", True),
     ]
     assert rows["prefect"]["address"] == f"http://127.0.0.1:{stack.prefect_port}"
     assert time.monotonic() - started < 120
@@ -87,7 +88,9 @@ def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
     assert logs.returncode == 0 and "storage" in logs.stdout
 
     down = stack.pulpo("down")
-    assert down.returncode == 0 and "stopped api, worker, prefect, db" in down.stdout
+    assert (
+        down.returncode == 0 and "stopped ui, api, worker, prefect, db" in down.stdout
+    )
     assert {r["state"] for r in stack.status().values()} == {"stopped"}
     assert project_processes(stack.markers()) == []
 
@@ -142,7 +145,8 @@ def test_concurrent_ups_never_duplicate_a_service(stack: Stack) -> None:
     assert len([p for p in servers if "nx_27017" in p]) == 1, servers
     assert len([p for p in servers if "server start" in p]) == 1, servers
     assert len([p for p in servers if "worker start" in p]) == 1, servers
-    assert len([p for p in servers if "uvicorn" in p]) == 1, servers
+    assert len([p for p in servers if "run_cache.api.app" in p]) == 1, servers
+    assert len([p for p in servers if "pulpo.ui.server" in p]) == 1, servers
     assert stack.pulpo("down").returncode == 0
     assert project_processes(stack.markers()) == []
 
@@ -221,6 +225,7 @@ def test_per_service_verbs(stack: Stack) -> None:
         "prefect": "running",
         "worker": "running",
         "api": "stopped",
+        "ui": "stopped",
     }
     worker_pid = stack.status()["worker"]["pid"]
     restarted = stack.pulpo("worker", "restart")

@@ -58,7 +58,15 @@ def test_the_cli_runs_the_stages_and_storing_again_updates_the_record(
     topics: Stack,
 ) -> None:
     first = run_result(topics, "--param", "tenant=cli")
-    second = run_result(topics, "--param", "tenant=cli")
+    again = topics.pulpo(
+        "prefect", "run", "topics_flow", *TOPIC, "--param", "tenant=cli"
+    )
+    assert again.returncode == 0, again.stderr[-3000:]
+    second = json.loads(again.stdout)
+
+    # The same request again: the model's answer comes from the cache.
+    assert "operation 'topics.enrich': result from the cache" in again.stderr
+    assert second["topics.enrich"] == first["topics.enrich"]
 
     assert first["topics.finish"]["dimensions"] == [
         "embeddings",
@@ -157,4 +165,4 @@ def test_the_example_s_own_test_kit_tests_pass(topics: Stack) -> None:
     assert completed.returncode == 0, (
         completed.stdout[-3000:] + completed.stderr[-2000:]
     )
-    assert re.search(r"\b5 passed\b", completed.stdout), completed.stdout[-2000:]
+    assert re.search(r"\b6 passed\b", completed.stdout), completed.stdout[-2000:]

@@ -70,6 +70,7 @@ def test_two_workers_with_a_limit_of_one_run_two_flows_at_once(
         ("worker", "running", True),
         ("worker-2", "running", True),
         ("api", "running", True),
+        ("ui", "running", True),
     ]
     assert rows["worker-2"]["address"].endswith(", 1 at once")
     log = tmp_path / "naps"
@@ -97,7 +98,7 @@ def test_two_workers_with_a_limit_of_one_run_two_flows_at_once(
     )
     naps = [json.loads(line) for line in log.read_text().splitlines()]
     overlap = min(n["ended"] for n in naps) - max(n["started"] for n in naps)
-    assert overlap > 3  # one worker with a limit of one: they could not overlap
+    assert overlap > 1  # serial runs (one worker, limit one) give overlap <= 0
 
     worker = psutil.Process(rows["worker-2"]["pid"]).environ()
     assert worker["PREFECT_WORKER_QUERY_SECONDS"] == "0.5"

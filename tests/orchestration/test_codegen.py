@@ -139,3 +139,17 @@ def test_generated_flows_and_api_pass_mypy(project: Path, tmp_path: Path) -> Non
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_task_docstring_is_the_whole_first_paragraph_of_the_function_s() -> None:
+    from pulpo.orchestration.codegen import _docstring
+
+    text = """Ask the LLM for a description; retried only when the model
+    reports a transient error.
+
+    Details that stay in the user's function."""
+
+    assert _docstring(text) == (
+        '"""Ask the LLM for a description; retried only when the model reports a '
+        'transient error."""'
+    )

@@ -1,6 +1,8 @@
 """The formatter sorts each module's import block and formats the whole module."""
 
-from pulpo.orchestration.formatting import format_python
+import pytest
+
+from pulpo.orchestration.formatting import FormatJob, FormattingError, format_python
 
 
 def test_imports_are_sorted_grouped_and_the_module_formatted() -> None:
@@ -43,3 +45,19 @@ def test_a_multi_line_import_is_left_whole_and_other_files_pass_through() -> Non
         == "from typing import (\n    Any,\n)\nimport os\n\nx: Any = os\n"
     )
     assert formatted["graph.json"] == "{ }"
+
+
+def test_code_ruff_cannot_parse_is_reported_as_a_pulpo_bug() -> None:
+    with pytest.raises(FormattingError, match="a pulpo bug"):
+        format_python({"m.py": "import os\n\ndef broken(:\n"})
+
+
+def test_a_job_taken_in_steps_formats_like_format_python() -> None:
+    files = {"a.py": "import sys\nimport os\nx=(os,sys)\n", "b.json": "[]"}
+
+    with FormatJob(files) as job:
+        job.format()
+        stepped = job.result()
+
+    assert stepped == format_python(files)
+    assert stepped["a.py"] == "import os\nimport sys\n\nx = (os, sys)\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import pickle
 import sys
 import time
@@ -89,3 +90,36 @@ def test_a_cancelled_flow_body_cancels_its_steps_while_the_loop_runs_on() -> Non
 
     asyncio.run(host())
     assert ran == []
+
+
+def test_failed_steps_are_not_reported_again_as_never_retrieved() -> None:
+    """A failure stops its dependents with failures of their own; the flow raises one,
+    and asyncio must not print the others' tracebacks when the tasks are collected."""
+    reported: list[str] = []
+
+    async def flow_body() -> None:
+        async def fails() -> int:
+            raise ValueError("boom")
+
+        async def dependent() -> int:
+            return await first + 1
+
+        first = asyncio.create_task(fails())
+        second = asyncio.create_task(dependent())
+        await wait_all([first, second])
+        first.result()  # as a generated flow's result reads its steps, in order
+
+    def run() -> None:
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(
+            lambda _, context: reported.append(context["message"])
+        )
+        try:
+            with pytest.raises(ValueError, match="boom"):
+                loop.run_until_complete(flow_body())
+        finally:
+            loop.close()
+
+    run()
+    gc.collect()
+    assert reported == []

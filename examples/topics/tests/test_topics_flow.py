@@ -87,6 +87,32 @@ def test_an_invalid_request_stops_before_the_llm(pulpo_run, memory):
     assert llm.calls == 0
 
 
+def test_the_same_request_reuses_the_cached_enrichment(pulpo_run, memory):
+    request = {**REQUEST, "tenant": "cached"}
+    first_llm, second_llm = FakeLLM("test-model"), FakeLLM("test-model")
+
+    first = pulpo_run(
+        "topics_flow",
+        request,
+        resources={"llm": first_llm},
+        operations={"topics.persist": memory.persist},
+        use_cache=True,
+    )
+    second = pulpo_run(
+        "topics_flow",
+        request,
+        resources={"llm": second_llm},
+        operations={"topics.persist": memory.persist},
+        use_cache=True,
+    )
+
+    assert (first_llm.calls, second_llm.calls) == (1, 0)
+    assert "topics.enrich" not in second.ran  # its result came from the cache
+    assert second.output("topics.finish").dimensions == (
+        first.output("topics.finish").dimensions
+    )
+
+
 def test_storing_a_topic_twice_updates_one_record(pulpo_run, stored_in):
     first = pulpo_run("topics_flow", {**REQUEST, "tenant": "acme"})
     second = pulpo_run("topics_flow", {**REQUEST, "tenant": "acme"})

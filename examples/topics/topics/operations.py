@@ -56,10 +56,13 @@ def validate(
     retry_delay=0.2,
     retry_on=TransientLLMError,
     timeout=30,
+    cache=True,
+    cache_expiration=24 * 3600,
 )
 async def enrich(request: ValidatedRequest, llm: FakeLLM) -> EnrichedTopic:
     """Ask the LLM for a description and dimensions; retried only when the model
-    reports a transient error."""
+    reports a transient error. The answer is kept for a day per request: the same
+    request again does not call the model."""
     answer = await llm.describe(
         request.topic_name, request.context, request.max_dimensions
     )
