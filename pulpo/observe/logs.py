@@ -79,6 +79,30 @@ def use_log_format(log_format: str) -> None:
         configuration.PROCESS_LOGGING_CONFIG.update(config)
 
 
+def use_json_logs_without_prefect() -> None:
+    """JSON lines for a process that does not load Prefect (the UI server): its own
+    and uvicorn's loggers, with the levels of uvicorn's defaults."""
+    import logging.config
+
+    console = {"handlers": ["console"], "level": "INFO", "propagate": False}
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter}},
+            "handlers": {
+                "console": {
+                    "class": "logging.StreamHandler",
+                    "formatter": "json",
+                    "stream": "ext://sys.stderr",
+                }
+            },
+            "loggers": {"uvicorn": console, "uvicorn.access": console},
+            "root": {"level": "WARNING", "handlers": ["console"]},
+        }
+    )
+
+
 def service_name() -> str:
     """The pulpo service this process belongs to (``api``, ``worker``, …), or ``cli``
     for a run of ``pulpo prefect run`` and other commands."""

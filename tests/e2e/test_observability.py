@@ -199,6 +199,11 @@ def test_worker_and_api_log_json_lines_with_run_and_request_ids(
     assert [(e["path"], e["status"]) for e in live] == [("/health/live", 200)]
     assert "GET /health/live HTTP/1.1" in live[0]["message"]
 
+    # The UI server, which does not load Prefect, logs JSON lines too.
+    ui = json_lines(stack.pulpo("logs", "ui", "-n", "400").stdout)
+    assert ui and all(e["service"] == "ui" for e in ui)
+    assert any(e["logger"] == "uvicorn.error" for e in ui)
+
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families
