@@ -704,7 +704,12 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)
-    configure_prefect(project.root, task_logs, project.data_dir)
+    configure_prefect(
+        project.root, task_logs, project.data_dir, project.settings.log_format
+    )
+    from pulpo.observe.tracing import start_tracing
+
+    start_tracing(project.settings.tracing)
     module = f"run_cache.orchestration.{target.module}"
     if target.task_runner == "processes":
         from pulpo.runtime.forkserver import start_forkserver

@@ -49,6 +49,7 @@ DATA_DIR = ".pulpo"
 
 TaskRunner = Literal["threads", "processes", "dask"]
 TaskLogs = Literal["info", "warning"]
+LogFormat = Literal["text", "json"]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 # Read from the environment only: secrets do not belong in a committed pyproject.toml.
@@ -86,6 +87,8 @@ EXPECTED = {
     "timeout": "a number of seconds > 0",
     "local_server": "true or false",
     "task_logs": "one of 'info', 'warning'",
+    "log_format": "one of 'text', 'json'",
+    "tracing": "true or false",
     "data_dir": "a directory, relative to the project",
     "api_keys": "comma-separated keys",
     "api_key_file": "a file path",
@@ -179,6 +182,10 @@ class Settings(BaseSettings):
     flow_timeout: Seconds | None = None
     local_server: bool = True
     task_logs: TaskLogs = "info"
+    # "json": one JSON object per log line in runs, workers and the API (pulpo.observe).
+    log_format: LogFormat = "text"
+    # OpenTelemetry spans of API requests, flow runs and operations (pulpo.observe).
+    tracing: bool = False
     data_dir: str = DATA_DIR
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     api_key_file: str | None = None
@@ -552,7 +559,11 @@ def _flow_problem(location: list[str], first: Any) -> str:
 
 
 def _choices(name: str) -> tuple[str, ...]:
-    field = {"task_runner": TaskRunner, "task_logs": TaskLogs}.get(name)
+    field = {
+        "task_runner": TaskRunner,
+        "task_logs": TaskLogs,
+        "log_format": LogFormat,
+    }.get(name)
     return get_args(field) if field is not None else ()
 
 

@@ -28,13 +28,22 @@ BUILD_TIME = (
     "networkx",
     "jinja2",
 )
-RUN_TIME = ["api", "services", "runtime", "ui", "deployments.py", "api_keys.py"]
+RUN_TIME = [
+    "api",
+    "services",
+    "runtime",
+    "ui",
+    "observe",
+    "deployments.py",
+    "api_keys.py",
+]
 # What each run-time layer may not import, besides the build-time modules. The UI
 # server talks to the API over HTTP only.
 BELOW = {
     "services": ("pulpo.api",),
     "runtime": ("pulpo.api", "pulpo.services"),
     "ui": ("pulpo.api", "pulpo.services", "pulpo.runtime"),
+    "observe": ("pulpo.api", "pulpo.services", "pulpo.runtime"),
 }
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from pulpo.api.jobs import router as jobs_router
 from pulpo.api.limits import BodySizeLimit
 from pulpo.api.maintenance import router as maintenance_router
 from pulpo.api.metrics import Metrics, RequestMetrics, metrics_router
+from pulpo.api.run_metrics import RunTally
 from pulpo.api_keys import current_keys
+from pulpo.observe.tracing import start_tracing
 from pulpo.project import Project
 from pulpo.runtime.database import database_url
 
@@ -57,6 +60,14 @@ def create_app(
     service hands down: database, work pool, API keys, CORS origins), and Prefect's
     ``PREFECT_API_URL``.
     """
+    # Prefect's logging configuration (JSON lines with log_format = "json") from the
+    # first line on, not only once the Prefect client is first used.
+    from prefect.logging.configuration import ensure_logging_setup
+
+    ensure_logging_setup()
+    # pulpo.api.metrics logs each request with its X-Request-ID instead; Prefect's
+    # configuration would otherwise send uvicorn's access lines to its console.
+    logging.getLogger("uvicorn.access").disabled = True
     this_project = Project.find(root)
     settings = this_project.settings
     keys = current_keys(this_project)
@@ -119,10 +130,19 @@ def create_app(
     for router in [*routers, jobs_router, maintenance_router]:
         app.include_router(router, dependencies=guarded)
     metrics = Metrics()
+    tally = RunTally(metrics.registry)
     app.add_middleware(RequestMetrics, metrics=metrics)
+    if start_tracing(settings.tracing):
+        from pulpo.api.request_spans import RequestSpans
+
+        # Around RequestMetrics, so that the request's log line names its trace.
+        app.add_middleware(RequestSpans)
     app.include_router(
         metrics_router(
-            metrics, jobs.processing_status, [] if settings.metrics_public else guarded
+            metrics,
+            jobs.processing_status,
+            [] if settings.metrics_public else guarded,
+            partial(tally.update, jobs),
         )
     )
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from uuid import UUID, uuid4
 
 import httpx
@@ -44,6 +44,7 @@ from pulpo.api.runs import (
 from pulpo.api.unreadable_runs import runs_around_unreadable
 from pulpo.deployments import DEPLOYMENT, job_variables
 from pulpo.errors import did_you_mean
+from pulpo.observe.tracing import run_labels
 from pulpo.run_control import only_due, process_gone
 from pulpo.settings import FlowSettings
 
@@ -349,6 +350,58 @@ class JobService:
             workers=infos,
         )
 
+    async def ended_since(
+        self, after: datetime.datetime, page: int = 200
+    ) -> tuple[list[Any], list[Any]]:
+        """Flow runs of the project's flows, and their task runs, that ended (completed,
+        failed, crashed or cancelled) after ``after``, as Prefect returns them."""
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterDeploymentId,
+            FlowRunFilterEndTime,
+            TaskRunFilter,
+            TaskRunFilterEndTime,
+        )
+        from prefect.client.schemas.sorting import FlowRunSort, TaskRunSort
+
+        ended = self._filters(["completed", "failed", "cancelled"], None)
+        ended["flow_run_filter"].end_time = FlowRunFilterEndTime(
+            after_=cast(Any, after)
+        )
+        flow_runs = await self._pages(
+            self._client.read_flow_runs, ended, FlowRunSort.END_TIME_DESC, page
+        )
+        tasks = {
+            "task_run_filter": TaskRunFilter(
+                end_time=TaskRunFilterEndTime(after_=cast(Any, after))
+            ),
+            "flow_run_filter": FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(
+                    any_=list(self._deployments.values())
+                )
+            ),
+        }
+        task_runs = await self._pages(
+            self._client.read_task_runs, tasks, TaskRunSort.END_TIME_DESC, page
+        )
+        return flow_runs, task_runs
+
+    async def _pages(
+        self, read: Any, filters: dict[str, Any], sort: Any, page: int
+    ) -> list[Any]:
+        found: list[Any] = []
+        while True:
+            batch = await patiently(
+                partial(read, **filters, sort=sort, limit=page, offset=len(found))
+            )
+            found.extend(batch)
+            if len(batch) < page:
+                return found
+
+    def flow_of(self, flow_run: Any) -> str:
+        """The name of the project's flow that ``flow_run`` runs (``?`` if unknown)."""
+        return self._flow_names.get(flow_run.flow_id, "?")
+
     async def prefect_reachable(self) -> bool:
         """True when the Prefect server answers its health check."""
         return self._client is not None and await self._client.api_healthcheck() is None
@@ -390,6 +443,8 @@ class JobService:
                             tags=[*tags, f"{REQUEST_TAG}{request}"],
                             idempotency_key=key,
                             job_variables=variables or None,
+                            # The run's span continues this request's trace.
+                            labels=run_labels() or None,
                         )
                     )
                 break

@@ -1,4 +1,5 @@
-"""``GET /metrics`` in Prometheus' text format, and a request id on every answer.
+"""``GET /metrics`` in Prometheus' text format, a request id on every answer, and one
+log line per request that carries it (in place of uvicorn's access log).
 
 Requests are counted and timed by route template (``/api/v1/runs/{run_id}``, not
 each id), so the number of series stays bounded. Run counts by status and the queue
@@ -8,6 +9,7 @@ registry: nothing is shared with Prefect's own metrics.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -25,10 +27,15 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pulpo.observe.logs import request_id as current_request_id
+
 REQUEST_ID = "x-request-id"
 _GIVEN_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _SUBMISSION = re.compile(r"/api/v1/flows/([^/{}]+)/runs")  # one route per flow
 _STATUSES = ("pending", "processing", "completed", "failed", "cancelled")
+# INFO whatever the root logger's level (Prefect's configuration sets it to WARNING).
+access_log = logging.getLogger("pulpo.api.access")
+access_log.setLevel(logging.INFO)
 
 
 class Metrics:
@@ -77,8 +84,12 @@ class Metrics:
 
 
 class RequestMetrics:
-    """ASGI middleware: times each request and sends back its ``X-Request-ID``
-    (the client's own when it is a short token, else a new one)."""
+    """ASGI middleware: times each request, sends back its ``X-Request-ID`` (the
+    client's own when it is a short token, else a new one) and logs one line for it.
+
+    The id is also the context's ``pulpo.observe.logs.request_id`` while the request
+    is answered, so that every line logged meanwhile carries it (in JSON logs).
+    """
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -95,6 +106,7 @@ class RequestMetrics:
         )
         request_id = given if _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        token = current_request_id.set(request_id)
         started = time.perf_counter()
         status = 500
 
@@ -112,15 +124,47 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            self.metrics.observe(scope, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            self.metrics.observe(scope, status, seconds)
+            _log_request(scope, status, seconds)
+            current_request_id.reset(token)
+
+
+def _log_request(scope: Scope, status: int, seconds: float) -> None:
+    """``127.0.0.1:50312 - "GET /api/v1/runs HTTP/1.1" 200 (4.1 ms, request …)``."""
+    client = scope.get("client")
+    where = f"{client[0]}:{client[1]}" if client else "-"
+    path = scope.get("path", "")
+    if scope.get("query_string"):
+        path += "?" + scope["query_string"].decode("latin-1")
+    method = scope.get("method", "")
+    access_log.info(
+        '%s - "%s %s HTTP/%s" %d (%.1f ms, request %s)',
+        where,
+        method,
+        path,
+        scope.get("http_version", "1.1"),
+        status,
+        seconds * 1000,
+        current_request_id.get(),
+        extra={
+            "method": method,
+            "path": path,
+            "route": getattr(scope.get("route"), "path", None),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 3),
+        },
+    )
 
 
 def metrics_router(
     metrics: Metrics,
     counts: Callable[[], Awaitable[Any]],
     dependencies: list[Any],
+    ended: Callable[[], Awaitable[None]] | None = None,
 ) -> APIRouter:
-    """``GET /metrics``; ``counts`` returns the processing status (run counts)."""
+    """``GET /metrics``; ``counts`` returns the processing status (run counts),
+    ``ended`` counts the runs and operations that ended since the last scrape."""
     router = APIRouter()
 
     @router.get(
@@ -133,6 +177,8 @@ def metrics_router(
     async def scrape(request: Request) -> Response:
         """Counters and histograms in Prometheus' text format."""
         try:
+            if ended is not None:
+                await ended()
             status = await counts()
         except Exception:  # Prefect unreachable: the request metrics still count
             pass

@@ -3,6 +3,7 @@
 Kept small and free of Prefect imports at module level: generated code brings Prefect.
 """
 
+from pulpo.observe.tracing import start_tracing_from_environment
 from pulpo.runtime.database import init_documents
 from pulpo.runtime.hooks import Hooks
 from pulpo.runtime.outputs import default_of, validate_output
@@ -23,6 +24,11 @@ from pulpo.runtime.tasks import (
     wait_all,
 )
 from pulpo.runtime.threads import in_thread
+
+# Every process that runs generated flows imports this package first (the worker's
+# flow-run processes too): with tracing on, Prefect's flow-run and task-run spans are
+# exported from here on.
+start_tracing_from_environment()
 
 __all__ = [
     "Hooks",

@@ -35,7 +35,10 @@ def _user_prefect_home() -> bool:
 
 
 def configure_prefect(
-    project_root: Path, task_logs: str = "info", data_dir: Path | None = None
+    project_root: Path,
+    task_logs: str = "info",
+    data_dir: Path | None = None,
+    log_format: str = "text",
 ) -> None:
     """Point Prefect at the project's own home unless the user configured one.
 
@@ -51,11 +54,16 @@ def configure_prefect(
         task_logs: ``"warning"`` drops Prefect's INFO lines per task run ("Finished in
             state Completed()"), which cost a noticeable share of each task's CPU time;
             ``"info"`` keeps Prefect's default. A level the user exported wins.
+        log_format: ``"json"`` writes every log line as a JSON object
+            (``pulpo.observe.logs``), unless the user chose a logging configuration.
     """
+    from pulpo.observe.logs import use_log_format
+
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if task_logs != "info":
         os.environ.setdefault(TASK_RUNS_LEVEL, task_logs.upper())
+    use_log_format(log_format)
     data = data_dir or project_root / DATA_DIR
     if not _user_prefect_home():
         # Where results persist, cached operation results among them: the same place

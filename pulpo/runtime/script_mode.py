@@ -37,4 +37,9 @@ if _project is not None:
     except ProjectError as error:
         raise SystemExit(f"error: {error}") from None
     export(_settings_of.settings)  # what `pulpo prefect run` hands to its runs
-    configure_prefect(_project, _settings_of.settings.task_logs, _settings_of.data_dir)
+    configure_prefect(
+        _project,
+        _settings_of.settings.task_logs,
+        _settings_of.data_dir,
+        _settings_of.settings.log_format,
+    )

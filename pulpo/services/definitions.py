@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
+from pulpo.observe.logs import logging_environment
 from pulpo.project import Project
 from pulpo.secrets import prefect_auth_string
 from pulpo.services.health import http_ok, mongo_ping, worker_online
@@ -268,6 +269,9 @@ def prefect_environment(project: Project, settings: Settings) -> dict[str, str]:
         # Flow results are stored as files so that whoever started a run can read them.
         "PREFECT_RESULTS_PERSIST_BY_DEFAULT": "true",
         "PREFECT_LOCAL_STORAGE_PATH": str(project.data_dir / "results"),
+        # log_format = "json": one configuration for the server, workers, their flow
+        # runs and the API (they all configure logging through Prefect).
+        **logging_environment(settings.log_format),
     }
 
 

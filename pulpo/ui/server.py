@@ -29,6 +29,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pulpo.api_keys import current_keys
+from pulpo.observe.logs import use_json_logs_without_prefect
 from pulpo.project import Project
 
 STATIC = Path(__file__).with_name("static")
@@ -88,6 +89,8 @@ def create_app(root: Path | None = None) -> Starlette:
     ``ui`` service runs), forwarding to its API at ``settings.api_url``."""
     project = Project.find(root)
     settings = project.settings
+    if settings.log_format == "json":
+        use_json_logs_without_prefect()
     keys = current_keys(project)
     api_url = settings.api_url
     prefect_host = f"http://{settings.host}:{settings.prefect_port}"

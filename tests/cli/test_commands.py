@@ -212,7 +212,7 @@ def test_help_does_not_import_prefect() -> None:
         "from pulpo.cli.app import main\n"
         "sys.argv = ['pulpo', '--help']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('prefect', 'fastapi', 'beanie', 'networkx', 'jinja2', 'pydantic_settings') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('prefect', 'fastapi', 'beanie', 'networkx', 'jinja2', 'pydantic_settings', 'opentelemetry') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     result = subprocess.run(
