@@ -68,6 +68,10 @@ def create_app(
     # pulpo.api.metrics logs each request with its X-Request-ID instead; Prefect's
     # configuration would otherwise send uvicorn's access lines to its console.
     logging.getLogger("uvicorn.access").disabled = True
+    # pulpo's own INFO lines (what run_retention deleted) belong in the API's log;
+    # the logging configuration keeps other libraries at WARNING.
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
     this_project = Project.find(root)
     settings = this_project.settings
     keys = current_keys(this_project)
