@@ -42,6 +42,21 @@ class Api:
             time.sleep(0.5)
         raise AssertionError(f"run {run_id} did not finish: {run}")
 
+    def operations_once_recorded(
+        self, run_id: str, count: int, timeout: float = 20
+    ) -> list[dict[str, Any]]:
+        """The run's operation rows once ``count`` of them are final (Prefect
+        records task runs from events, so an ended run's last ones can lag)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.client.get(f"/api/v1/runs/{run_id}/operations")
+            assert answer.status_code == 200, answer.text
+            rows: list[dict[str, Any]] = answer.json()["operations"]
+            final = [r for r in rows if r["status"] in ("completed", "failed")]
+            if len(final) >= count or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.5)
+
     def submit(self, flow: str, **parameters: Any) -> str:
         response = self.client.post(
             f"/api/v1/flows/{flow}/runs", json={"parameters": parameters}
@@ -567,9 +582,7 @@ def test_a_runs_operations_list_each_one_with_its_state_and_timing(api: Api) -> 
     run_id = api.submit("parsing_flow", keywords="go", limit=3)
     run = api.run_until_final(run_id)
     assert run["status"] == "completed", run
-    answer = api.client.get(f"/api/v1/runs/{run_id}/operations")
-    assert answer.status_code == 200, answer.text
-    rows = answer.json()["operations"]
+    rows = api.operations_once_recorded(run_id, count=5)
     by_name = {row["operation"]: row for row in rows}
     # The upstream scraping operations run inline in the same flow run.
     assert set(by_name) == {
@@ -590,9 +603,7 @@ def test_a_runs_operations_list_each_one_with_its_state_and_timing(api: Api) -> 
 
     failing = api.submit("explode_flow")
     assert api.run_until_final(failing)["status"] == "failed"
-    [exploded] = api.client.get(f"/api/v1/runs/{failing}/operations").json()[
-        "operations"
-    ]
+    [exploded] = api.operations_once_recorded(failing, count=1)
     assert (exploded["operation"], exploded["status"]) == ("explode", "failed")
     assert exploded["failed"] == 1 and "asked to fail" in exploded["error"]
     unknown = api.client.get(f"/api/v1/runs/{uuid.uuid4()}/operations")
