@@ -26,11 +26,20 @@ def deploy(
     orchestration: Orchestration,
     flows: Sequence[str],
 ) -> list[str]:
-    """Create or update one deployment per flow in the project's process work pool.
+    """Create or update one deployment per flow in the project's work pool (a process
+    pool, or with ``worker_type = "docker"`` a Docker pool whose deployments carry
+    their containers' job variables).
 
     Returns:
         The deployment names, ``<flow>/pulpo``.
+
+    Raises:
+        ServiceError: the pool exists with another type; no image for a Docker pool.
     """
+    from pulpo.services.containers import WORKDIR
+    from pulpo.services.flow_containers import job_variables
+
+    in_image = settings.backend == "docker" or settings.worker_type == "docker"
     return deploy_entrypoints(
         project.root,
         settings.work_pool,
@@ -41,6 +50,12 @@ def deploy(
             for name, table in settings.flows.items()
             if table.flow_schedule is not None
         },
+        # Containers of the project's image hold the project at WORKDIR.
+        working_dir=WORKDIR if in_image else None,
+        worker_type=settings.worker_type,
+        variables=job_variables(project, settings)
+        if settings.worker_type == "docker"
+        else None,
     )
 
 
@@ -55,6 +70,9 @@ def deploy_entrypoints(
     entrypoints: Mapping[str, str],
     concurrency: int | None = None,
     schedules: Mapping[str, FlowSchedule] | None = None,
+    working_dir: str | None = None,
+    worker_type: str = "process",
+    variables: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Deploy each ``flow name → entrypoint`` from the project at ``root``; the work
     pool runs at most ``concurrency`` flow runs at once (the rest wait, queued).
@@ -62,17 +80,24 @@ def deploy_entrypoints(
     A flow in ``schedules`` runs by itself on that schedule; the others lose any
     schedule they had. A schedule paused with ``pulpo prefect schedule pause`` stays
     paused when deployed again.
+
+    ``working_dir``: where the worker finds the project, when not at ``root`` (in a
+    container); the flows are still read from ``root`` here. ``worker_type``: the
+    pool's type; ``variables``: the job variables of every deployment.
     """
     from prefect.flows import Flow
 
     from pulpo.schedule_control import paused_deployments, schedule_runs_now
 
-    asyncio.run(_ensure_work_pool(work_pool, concurrency))
+    asyncio.run(_ensure_work_pool(work_pool, concurrency, worker_type))
     schedules = schedules or {}
     paused = asyncio.run(paused_deployments(list(entrypoints)))
     names = []
     for name, path in entrypoints.items():
-        flow: Any = Flow.from_source(source=str(root), entrypoint=path)
+        source: Any = (
+            str(root) if working_dir is None else _elsewhere(root, working_dir)
+        )
+        flow: Any = Flow.from_source(source=source, entrypoint=path)
         schedule = schedules.get(name)
         with contextlib.redirect_stdout(io.StringIO()):  # Prefect prints a summary
             deployment_id = flow.deploy(
@@ -83,12 +108,28 @@ def deploy_entrypoints(
                 print_next_steps=False,
                 schedules=[schedule.prefect()] if schedule is not None else [],
                 paused=name in paused,
+                job_variables=dict(variables or {}),
             )
         if schedule is not None and name not in paused:
             # Else the first runs wait for the server's scheduler loop (60 s).
             asyncio.run(schedule_runs_now(deployment_id))
         names.append(f"{name}/{DEPLOYMENT}")
     return names
+
+
+def _elsewhere(root: Path, working_dir: str) -> Any:
+    """Prefect's local storage of ``root`` whose runs change to ``working_dir``."""
+    from prefect.runner.storage import LocalStorage
+
+    class Elsewhere(LocalStorage):
+        def to_pull_step(self) -> dict[str, Any]:
+            return {
+                "prefect.deployments.steps.set_working_directory": {
+                    "directory": working_dir
+                }
+            }
+
+    return Elsewhere(str(root))
 
 
 REFRESH_CACHE = "PREFECT_TASKS_REFRESH_CACHE"
@@ -177,29 +218,49 @@ def _give_up(flow_run: Any, was: str) -> str:
     return f"cancelled it (it was {was})"
 
 
-async def _ensure_work_pool(name: str, concurrency: int | None) -> None:
+async def _ensure_work_pool(
+    name: str, concurrency: int | None, worker_type: str = "process"
+) -> None:
+    """Create the work pool of ``worker_type``, or set the concurrency of the one
+    there (a worker may have made it, without a limit).
+
+    Raises:
+        ServiceError: the server does not answer; the pool has another type.
+    """
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
     from prefect.exceptions import ObjectAlreadyExists
-    from prefect.workers.process import ProcessWorker
 
+    from pulpo.services.flow_containers import pool_template
+
+    template = pool_template(worker_type)
     async with get_client() as client:
         try:
             try:
                 await client.create_work_pool(
                     WorkPoolCreate(
                         name=name,
-                        type="process",
-                        base_job_template=ProcessWorker.get_default_base_job_template(),
+                        type=worker_type,
+                        base_job_template=template,
                         concurrency_limit=concurrency,
                     )
                 )
-            except ObjectAlreadyExists:  # the worker may have made it without a limit
+                return
+            except ObjectAlreadyExists:
+                pool = await client.read_work_pool(name)
+            if pool.type == worker_type:
                 await client.update_work_pool(
                     name, WorkPoolUpdate(concurrency_limit=concurrency)
                 )
+                return
         except Exception as error:  # connection refused and the like
             raise ServiceError(
                 f"cannot reach the Prefect server to create work pool {name!r}: {error}; "
                 f"start it with `pulpo up`"
             ) from None
+    raise ServiceError(
+        f"work pool {name!r} on the project's Prefect server is a {pool.type} pool, "
+        f"but worker_type = {worker_type!r} needs a {worker_type} pool; delete it "
+        f"(`prefect work-pool delete {name}`, with the workers stopped) or set "
+        f"work_pool in [tool.pulpo] to another name"
+    )

@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,6 +22,7 @@ from pulpo.project import Project
 
 if TYPE_CHECKING:
     from pulpo.api.runs import Run, Status
+    from pulpo.containers.image import ImageBuild
     from pulpo.generated import BuiltFlow
     from pulpo.orchestration.compiler import Orchestration
     from pulpo.orchestration.writer import WriteReport
@@ -60,6 +61,7 @@ class BuildResult:
     codegen_seconds: float
     write_seconds: float
     api: WriteReport | None = None
+    image: ImageBuild | None = None
 
     @property
     def flows(self) -> tuple[str, ...]:
@@ -98,9 +100,19 @@ class CLI:
         """
         return self._build(api=False)
 
-    def build(self) -> BuildResult:
-        """Everything a deployment needs: the flows and the API (``run_cache/api/``)."""
-        return self._build(api=True)
+    def build(self, image: bool = False) -> BuildResult:
+        """Everything a deployment needs: the flows and the API (``run_cache/api/``),
+        and with ``image`` (or ``backend = "docker"``, or ``worker_type = "docker"``)
+        the project's image.
+
+        Raises:
+            ServiceError: the image could not be built (Docker, base image, a step).
+        """
+        result = self._build(api=True)
+        settings = self.project.settings
+        if image or "docker" in (settings.backend, settings.worker_type):
+            result = replace(result, image=self.build_image())
+        return result
 
     def _build(self, api: bool) -> BuildResult:
         from pulpo import fingerprint
@@ -170,6 +182,13 @@ class CLI:
             api=api_report,
         )
 
+    def build_image(self) -> ImageBuild:
+        """The project's image from the current build (built only if its inputs
+        changed); progress goes to ``notify``."""
+        from pulpo.containers.image import build_image
+
+        return build_image(self.project, self.project.settings, self._notify)
+
     def clean_targets(self, everything: bool = False, data: bool = False) -> list[Path]:
         """What :meth:`clean` would delete: generated code, with ``everything`` all of
         ``run_cache/`` (also logs and service records), with ``data`` the data directory.
@@ -206,6 +225,49 @@ class CLI:
             remove(path)
             removed.append(path)
         return removed
+
+    def compose(self, output: str | Path | None = None) -> tuple[Path, str]:
+        """Build the image, then write ``docker-compose.yml`` (default: in the project)
+        describing the docker backend's services; return the file and the image.
+
+        Raises:
+            ProjectError: the file exists and was not written by pulpo.
+            ServiceError: the image could not be built.
+        """
+        from pulpo.containers.compose import compose_text, write_compose
+
+        image = self.build(image=True).image
+        assert image is not None
+        path = Path(output) if output else self.project.root / "docker-compose.yml"
+        text = compose_text(self.project, self.project.settings, image.tag)
+        return write_compose(self.project, text, path), image.tag
+
+    def docker_volumes(self) -> list[str]:
+        """The project's Docker volumes (its label, whatever the backend setting).
+
+        Raises:
+            ServiceError: Docker does not answer; services of the project run.
+        """
+        from pulpo.services.docker_backend import DockerBackend
+
+        self.clean_targets()  # refuses while services run
+        return sorted(
+            v.name for v in DockerBackend(self.project, self.project.settings).volumes()
+        )
+
+    def remove_docker_volumes(self, names: Sequence[str]) -> list[str]:
+        """Remove the project's volumes among ``names``; return those removed."""
+        from pulpo.services.docker_backend import DockerBackend
+
+        if not names:
+            return []  # and without a question to Docker, which may not run
+        backend = DockerBackend(self.project, self.project.settings)
+        removed = []
+        for volume in backend.volumes():  # only volumes with the project's label
+            if volume.name in names:
+                volume.remove()
+                removed.append(volume.name)
+        return sorted(removed)
 
     def graph(self, format: Literal["mermaid", "json"] = "mermaid") -> str:
         """The data-flow graph as Mermaid or JSON text."""
@@ -388,20 +450,55 @@ class CLI:
         for line in ensure_data_dir(self.project):
             self._notify(line)
 
-    def up(self) -> list[ServiceStatus]:
+    def up(self, backend: str | None = None) -> list[ServiceStatus]:
         """Build, then start every service in dependency order, each healthy in turn.
 
         The API serves what the build generated, with the key ``pulpo api key`` prints;
-        every flow is deployed to the worker's pool before the API starts.
+        every flow is deployed to the worker's pool before the API starts. ``backend``
+        (``processes`` or ``docker``) overrides the setting; later commands act on the
+        stack it started, until ``down``.
+
+        Raises:
+            ProjectError: an unknown backend.
         """
+        if backend is not None:
+            self._use_backend(backend)
         orchestration = self._prepare_api()
+        if self.project.settings.backend == "docker":
+            self._use_new_image()
         self.services.start("worker")
         self._deploy_all(orchestration)
         return self.services.up()
 
     def down(self) -> list[str]:
         """Stop every service in reverse order."""
-        return self.services.down()
+        stopped = self.services.down()
+        from pulpo.services.manager import forget_backend
+
+        forget_backend(self.project)
+        return stopped
+
+    def _use_backend(self, backend: str) -> None:
+        if backend not in ("processes", "docker"):
+            raise ProjectError(
+                f"--backend must be 'processes' or 'docker', not {backend!r}"
+            )
+        project = self.project
+        settings = project.settings.model_copy(update={"backend": backend})
+        self.__dict__["project"] = replace(project, settings=settings)
+        self.__dict__.pop("services", None)  # made again for the chosen backend
+
+    def _use_new_image(self) -> None:
+        """Record that the stack runs in containers, and stop containers of an older
+        image, so that ``up`` starts them again from the one just built."""
+        from pulpo.services.docker_backend import DockerBackend
+        from pulpo.services.manager import remember_backend
+
+        remember_backend(self.project, "docker")
+        backend = self.services.backend
+        if isinstance(backend, DockerBackend):
+            for name in backend.outdated():
+                self.services.stop(name)
 
     def status(self, service: str | None = None) -> list[ServiceStatus]:
         return self.services.status(service)

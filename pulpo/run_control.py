@@ -28,12 +28,26 @@ def process_gone(infrastructure_pid: str | None) -> bool:
     ended, read from /proc (no signal is sent).
 
     pulpo's worker runs on this machine, in this pid namespace; a worker elsewhere
-    (a container backend) must not use this. False when unknown or on another host.
+    (a container backend) must not use this. False when unknown or on another host,
+    and with ``backend = "docker"`` (workers and the API are containers, each with pids
+    of its own; Prefect 3.9's process worker records a bare pid, without its host).
     """
     host, _, pid = (infrastructure_pid or "").rpartition(":")
     if not pid.isdigit() or host not in ("", socket.gethostname()):
         return False
+    if _workers_in_containers():
+        return False
     return not Path(f"/proc/{pid}").exists()
+
+
+def _workers_in_containers() -> bool:
+    from pulpo.errors import ProjectError
+    from pulpo.settings import Settings
+
+    try:
+        return Settings.from_environment().backend == "docker"
+    except ProjectError:
+        return False
 
 
 async def project_deployments(client: Any, flows: Iterable[str]) -> dict[UUID, str]:

@@ -49,6 +49,8 @@ DATA_DIR = ".pulpo"
 
 TaskRunner = Literal["threads", "processes", "dask"]
 TaskLogs = Literal["info", "warning"]
+Backend = Literal["processes", "docker"]
+WorkerType = Literal["process", "docker"]
 LogFormat = Literal["text", "json"]
 Port = Annotated[int, Field(ge=1024, le=65535)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -91,6 +93,9 @@ EXPECTED = {
     "tracing": "true or false",
     "data_dir": "a directory, relative to the project",
     "api_keys": "comma-separated keys",
+    "backend": "one of 'processes', 'docker'",
+    "worker_type": "one of 'process', 'docker'",
+    "base_image": 'an image with Python, e.g. "python:3.11-slim"',
     "api_key_file": "a file path",
 }
 
@@ -189,6 +194,13 @@ class Settings(BaseSettings):
     data_dir: str = DATA_DIR
     api_keys: Annotated[tuple[str, ...], NoDecode] = ()
     api_key_file: str | None = None
+    # Where services run: local processes, or containers of the project's image.
+    backend: Backend = "processes"
+    # How workers run flow runs: as processes, or as containers of the project's image
+    # through a Prefect Docker work pool (pulpo.services.flow_containers).
+    worker_type: WorkerType = "process"
+    # What the project's image starts from (default: python:<this minor>-slim).
+    base_image: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -266,6 +278,7 @@ class Settings(BaseSettings):
         "dask_address",
         "worker_limit",
         "flow_timeout",
+        "base_image",
         mode="before",
     )
     @classmethod
@@ -563,6 +576,8 @@ def _choices(name: str) -> tuple[str, ...]:
         "task_runner": TaskRunner,
         "task_logs": TaskLogs,
         "log_format": LogFormat,
+        "backend": Backend,
+        "worker_type": WorkerType,
     }.get(name)
     return get_args(field) if field is not None else ()
 

@@ -23,6 +23,7 @@ BUILD_TIME = (
     "pulpo.discovery",
     "pulpo.fingerprint",
     "pulpo.api.codegen",
+    "pulpo.containers",
     "pulpo.interface",
     "pulpo.cli",
     "networkx",

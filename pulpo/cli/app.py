@@ -56,9 +56,19 @@ def root(ctx: typer.Context, project: ProjectOption = None) -> None:
 
 
 @app.command()
-def build(ctx: typer.Context) -> None:
-    """Analyse the project and generate run_cache/ (flows, graph)."""
-    typer.echo(build_summary(ctx.obj.build()))
+def build(
+    ctx: typer.Context,
+    image: Annotated[
+        bool,
+        typer.Option(
+            "--image",
+            help="Also build the project's Docker image (always with backend = "
+            '"docker" or worker_type = "docker").',
+        ),
+    ] = False,
+) -> None:
+    """Analyse the project and generate run_cache/ (flows, graph, API; the image)."""
+    typer.echo(build_summary(ctx.obj.build(image=image)))
 
 
 @app.command()
@@ -85,17 +95,29 @@ def clean(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask (for scripts).")
     ] = False,
+    volumes: Annotated[
+        bool,
+        typer.Option(
+            "--volumes",
+            help="Also the project's Docker volumes (database and Prefect data of "
+            'backend = "docker").',
+        ),
+    ] = False,
 ) -> None:
-    """Remove generated code from run_cache/ (with --all or --data, after asking)."""
+    """Remove generated code from run_cache/ (with --all, --data or --volumes, after
+    asking)."""
     root_dir = ctx.obj.project.root
     targets = ctx.obj.clean_targets(everything=everything, data=data)
-    if not targets:
+    docker_volumes = ctx.obj.docker_volumes() if volumes else []
+    if not targets and not docker_volumes:
         typer.echo("nothing to clean")
         return
-    if (everything or data) and not yes:
+    if (everything or data or docker_volumes) and not yes:
         typer.echo("This deletes:")
         for line in describe_targets(targets, root_dir):
             typer.echo(f"  {line}")
+        for name in docker_volumes:
+            typer.echo(f"  Docker volume {name}")
         if not sys.stdin.isatty():
             raise PulpoError(
                 "nothing deleted: not at a terminal to ask; add --yes to confirm"
@@ -104,6 +126,8 @@ def clean(
             raise PulpoError("nothing deleted")
     for path in ctx.obj.clean(targets):
         typer.echo(f"removed {path.relative_to(root_dir)}")
+    for name in ctx.obj.remove_docker_volumes(docker_volumes):
+        typer.echo(f"removed Docker volume {name}")
 
 
 @app.command()
@@ -125,6 +149,21 @@ def inspect(
     """List models, operations and flows with their parameters."""
     data = ctx.obj.inspect()
     typer.echo(json.dumps(data, indent=2) if as_json else inspect_text(data))
+
+
+@app.command()
+def compose(
+    ctx: typer.Context,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--output", "-o", help="Where to write it (default: docker-compose.yml)."
+        ),
+    ] = None,
+) -> None:
+    """Build the image and write a docker-compose.yml of the same services."""
+    path, image = ctx.obj.compose(output)
+    typer.echo(f"wrote {path} (image {image})")
 
 
 @prefect_app.command("run")

@@ -33,6 +33,14 @@ def build_summary(result: BuildResult) -> str:
             f"{len(api.unchanged)} unchanged, {len(api.removed)} removed)"
         )
     lines += [f"  {name}" for name in flows]
+    if result.image is not None:
+        image = result.image
+        how = (
+            f"built in {image.build_seconds:.1f} s"
+            if image.built
+            else "unchanged, not rebuilt"
+        )
+        lines.append(f"image {image.tag} ({how})")
     return "\n".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -47,9 +47,19 @@ def register(app: typer.Typer, prefect_app: typer.Typer) -> None:
         _lifecycle(sub, name)
 
 
-def up(ctx: typer.Context) -> None:
+def up(
+    ctx: typer.Context,
+    backend: Annotated[
+        Optional[str],  # noqa: UP045 - Typer needs Optional on Python 3.11
+        typer.Option(
+            "--backend",
+            help="processes or docker (default: the backend setting); later "
+            "commands act on the stack this starts.",
+        ),
+    ] = None,
+) -> None:
     """Build, then start db, prefect, worker, api and ui, each healthy before the next."""
-    typer.echo(status_table(ctx.obj.up()))
+    typer.echo(status_table(ctx.obj.up(backend=backend)))
 
 
 def down(ctx: typer.Context) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["py"] = py_literal
+    # JSON, which YAML reads too, without tojson's HTML escaping of quotes.
+    env.filters["json"] = json.dumps
     return env
 
 

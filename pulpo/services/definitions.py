@@ -13,6 +13,7 @@ from pulpo.api_keys import KEY_FILE_VARIABLE, key_file
 from pulpo.observe.logs import logging_environment
 from pulpo.project import Project
 from pulpo.secrets import prefect_auth_string
+from pulpo.services.flow_containers import require_prefect_docker
 from pulpo.services.health import http_ok, mongo_ping, worker_online
 from pulpo.services.prefect_database import check_reachable
 from pulpo.settings import Settings
@@ -193,7 +194,9 @@ def project_services(
 def worker_services(
     project: Project, settings: Settings, prefect_env: Mapping[str, str]
 ) -> list[ServiceDefinition]:
-    """``workers`` Prefect process workers of the pool: ``worker``, ``worker-2``, …"""
+    """``workers`` Prefect workers of the pool: ``worker``, ``worker-2``, … of
+    ``worker_type`` (a Docker worker runs each flow run in a container of the
+    project's image: pulpo.services.flow_containers)."""
     prefect = str(Path(sys.executable).with_name("prefect"))
     services = []
     for number in range(1, settings.workers + 1):
@@ -207,7 +210,8 @@ def worker_services(
         services.append(
             ServiceDefinition(
                 name=name,
-                description=f"Prefect process worker for pool {settings.work_pool!r}",
+                description=f"Prefect {settings.worker_type} worker for pool "
+                f"{settings.work_pool!r}",
                 command=(
                     prefect,
                     "worker",
@@ -215,7 +219,7 @@ def worker_services(
                     "--pool",
                     settings.work_pool,
                     "--type",
-                    "process",
+                    settings.worker_type,
                     "--name",
                     prefect_name,
                     *limit,
@@ -246,6 +250,9 @@ def worker_services(
                     "PREFECT_WORKER_HEARTBEAT_SECONDS": "5",
                 },
                 secret_env=partial(prefect_client_auth, project),
+                preflight=require_prefect_docker
+                if settings.worker_type == "docker"
+                else None,
                 group="worker",
             )
         )

@@ -31,6 +31,8 @@ class ProcessState:
     stale: bool = False  # a record exists but its process is gone
     # Processes of the service that outlived their supervisor or their record.
     orphans: tuple[int, ...] = ()
+    # What a stopped service left to say (a container's last log lines).
+    detail: str = ""
 
 
 class LocalProcessBackend:

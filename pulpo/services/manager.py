@@ -8,12 +8,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pulpo.errors import ServiceError
 from pulpo.project import Project
 from pulpo.services import processes
-from pulpo.services.definitions import ServiceDefinition, project_services
+from pulpo.services.definitions import (
+    ServiceDefinition,
+    project_services,
+    worker_name,
+)
+from pulpo.services.flow_containers import remove_flow_run_containers
 from pulpo.services.local import LocalProcessBackend, ProcessState
 from pulpo.settings import Settings
 
@@ -33,6 +38,42 @@ class Backend(Protocol):
     def state(self, service: ServiceDefinition) -> ProcessState: ...
     def forget(self, service: ServiceDefinition) -> None: ...
     def log_path(self, service: ServiceDefinition) -> Path: ...
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    """A backend that keeps the logs itself (Docker) instead of files."""
+
+    def logs(self, service: ServiceDefinition, lines: int) -> str: ...
+    def follow(self, service: ServiceDefinition, lines: int) -> Iterator[str]: ...
+
+
+def _backend_of(project: Project, settings: Settings) -> Backend:
+    """The backend the settings name."""
+    if settings.backend == "docker":
+        from pulpo.services.docker_backend import DockerBackend
+
+        return DockerBackend(project, settings)
+    return LocalProcessBackend(project.root, project.run_cache)
+
+
+BACKEND_RECORD = "backend"
+
+
+def remember_backend(project: Project, backend: str) -> None:
+    folder = project.run_cache / "services"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BACKEND_RECORD).write_text(backend + "\n")
+
+
+def forget_backend(project: Project) -> None:
+    (project.run_cache / "services" / BACKEND_RECORD).unlink(missing_ok=True)
+
+
+def started_with_docker(project: Project) -> bool:
+    """``pulpo up --backend docker`` left a record: later commands act on containers."""
+    path = project.run_cache / "services" / BACKEND_RECORD
+    return path.is_file() and path.read_text().strip() == "docker"
 
 
 @dataclass(frozen=True)
@@ -67,10 +108,11 @@ class ServiceManager:
     ) -> None:
         self.project = project
         self.settings = settings or project.settings
+        if self.settings.backend != "docker" and started_with_docker(project):
+            # `up --backend docker` started the stack: act on its containers.
+            self.settings = self.settings.model_copy(update={"backend": "docker"})
         self.services = project_services(project, self.settings)
-        self.backend: Backend = backend or LocalProcessBackend(
-            project.root, project.run_cache
-        )
+        self.backend: Backend = backend or _backend_of(project, self.settings)
 
     def service(self, name: str) -> ServiceDefinition:
         if name not in self.services:
@@ -85,9 +127,15 @@ class ServiceManager:
         return self.status()
 
     def down(self) -> list[str]:
-        """Stop every service in reverse order; return the names that were running."""
+        """Stop every service in reverse order; return the names that were running.
+
+        With ``worker_type = "docker"`` also every flow-run container of the project
+        that is left (one whose worker was renamed or gone)."""
         with self._lock():
-            return [name for name in reversed(self.services) if self._stop(name)]
+            stopped = [name for name in reversed(self.services) if self._stop(name)]
+            if self.settings.worker_type == "docker":
+                remove_flow_run_containers(self.project)
+            return stopped
 
     def start(self, name: str) -> list[ServiceStatus]:
         """Start one service (every worker, for ``worker``) and what it depends on; a
@@ -131,6 +179,8 @@ class ServiceManager:
 
     def logs(self, name: str, lines: int = 50) -> str:
         """The last ``lines`` lines of the service's log."""
+        if isinstance(self.backend, LogSource):  # containers log to Docker
+            return self.backend.logs(self.service(name), lines)
         path = self.backend.log_path(self.service(name))
         if not path.exists():
             return ""
@@ -140,6 +190,9 @@ class ServiceManager:
 
     def follow(self, name: str, lines: int = 50) -> Iterator[str]:
         """The last lines, then new ones as they are written (until interrupted)."""
+        if isinstance(self.backend, LogSource):
+            yield from self.backend.follow(self.service(name), lines)
+            return
         path = self.backend.log_path(self.service(name))
         yield self.logs(name, lines)
         position = path.stat().st_size if path.exists() else 0
@@ -181,7 +234,12 @@ class ServiceManager:
         service = self.services[name]
         if service.external:
             return False
-        return self.backend.stop(service)
+        stopped = self.backend.stop(service)
+        if service.group == "worker" and self.settings.worker_type == "docker":
+            # Its flow runs' containers go with it, as a process worker's runs do.
+            worker = worker_name(self.settings.work_pool, name)
+            remove_flow_run_containers(self.project, worker)
+        return stopped
 
     def _check_port(self, service: ServiceDefinition) -> None:
         host = {"api": self.settings.api_host, "ui": self.settings.ui_host}.get(
@@ -264,6 +322,8 @@ class ServiceManager:
             detail = (
                 "killed" if state.exit_code is None else f"exit code {state.exit_code}"
             )
+            if state.detail:
+                detail += f"; last lines: {state.detail}"
             return ServiceStatus(
                 service.name, "crashed", service.address, state.pid, detail=detail
             )

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pulpo.api_keys import current_keys
 from pulpo.observe.logs import use_json_logs_without_prefect
 from pulpo.project import Project
+from pulpo.ui.upstream import upstream_api_url
 
 STATIC = Path(__file__).with_name("static")
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
@@ -92,7 +93,7 @@ def create_app(root: Path | None = None) -> Starlette:
     if settings.log_format == "json":
         use_json_logs_without_prefect()
     keys = current_keys(project)
-    api_url = settings.api_url
+    api_url = upstream_api_url(settings)
     prefect_host = f"http://{settings.host}:{settings.prefect_port}"
 
     @asynccontextmanager
@@ -140,7 +141,7 @@ def create_app(root: Path | None = None) -> Starlette:
         return JSONResponse(
             {
                 "project": project.name,
-                "api": api_url,
+                "api": settings.api_url,
                 "prefect_ui": prefect_host,
             }
         )

@@ -1,0 +1,33 @@
+#!/bin/sh
+# Makes Docker usable for the container tests, on a fresh Debian machine as root:
+# installs docker.io and debootstrap, starts dockerd, and builds the base image the tests
+# use (nothing can be pulled here, so it is made from Debian packages).
+# Prints nothing but errors; exits 0 when Docker is usable. Without root it only checks.
+set -eu
+IMAGE=${PULPO_TEST_BASE_IMAGE:-pulpo-test-base:bookworm}
+
+if ! docker info >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "docker is not usable and this is not root" >&2; exit 1; }
+    if ! command -v dockerd >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq docker.io >/dev/null
+    fi
+    mkdir -p /var/log
+    nohup dockerd >/var/log/pulpo-dockerd.log 2>&1 &
+    tries=0
+    until docker info >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ $tries -lt 60 ] || { echo "dockerd did not start: see /var/log/pulpo-dockerd.log" >&2; exit 1; }
+        sleep 1
+    done
+fi
+
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "base image $IMAGE is missing and this is not root" >&2; exit 1; }
+    command -v debootstrap >/dev/null 2>&1 || apt-get install -y -qq debootstrap >/dev/null
+    mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+    mirror=${mirror:-http://deb.debian.org/debian}
+    root=$(mktemp -d)
+    debootstrap --variant=minbase --include=python3,python3-venv bookworm "$root" "$mirror" >/dev/null
+    tar -C "$root" -c . | docker import -c 'CMD ["python3"]' - "$IMAGE" >/dev/null
+    rm -rf "$root"
+fi
