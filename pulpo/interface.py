@@ -234,8 +234,13 @@ class CLI:
             ProjectError: the file exists and was not written by pulpo.
             ServiceError: the image could not be built.
         """
-        from pulpo.containers.compose import compose_text, write_compose
+        from pulpo.containers.compose import (
+            check_composable,
+            compose_text,
+            write_compose,
+        )
 
+        check_composable(self.project.settings)
         image = self.build(image=True).image
         assert image is not None
         path = Path(output) if output else self.project.root / "docker-compose.yml"

@@ -62,13 +62,7 @@ def compose_text(project: Project, settings: Settings, image: str) -> str:
     Raises:
         ProjectError: ``worker_type = "docker"``, which the file cannot describe yet.
     """
-    if settings.worker_type == "docker":
-        # Its deployments name this machine's network and results folder.
-        raise ProjectError(
-            "pulpo compose does not describe worker_type = 'docker' yet (its flow "
-            "runs' containers need this machine's network and results folder); run "
-            "the stack with `pulpo up`, or set worker_type = 'process' for compose"
-        )
+    check_composable(settings)
     definitions = project_services(project, settings)
     started = {name for name, d in definitions.items() if not d.external}
     services: list[ComposeService] = []
@@ -95,6 +89,21 @@ def compose_text(project: Project, settings: Settings, image: str) -> str:
         services=services,
         volumes=sorted(volumes),
     )
+
+
+def check_composable(settings: Settings) -> None:
+    """Raise unless a Compose file can describe the project's stack.
+
+    Raises:
+        ProjectError: ``worker_type = "docker"``, which the file cannot describe yet.
+    """
+    if settings.worker_type == "docker":
+        # Its deployments name this machine's network and results folder.
+        raise ProjectError(
+            "pulpo compose does not describe worker_type = 'docker' yet (its flow "
+            "runs' containers need this machine's network and results folder); run "
+            "the stack with `pulpo up`, or set worker_type = 'process' for compose"
+        )
 
 
 def write_compose(project: Project, text: str, path: Path) -> Path:

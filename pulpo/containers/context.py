@@ -2,8 +2,11 @@
 ``run_cache/docker/.dockerignore``, as a reproducible tar, and the hash of it.
 
 The generated code sits behind links (``run_cache/orchestration`` points at the
-current ``.orchestration-<n>``); the context holds the current files at the link's
-path, so the image, and its hash, do not depend on which version number a build got.
+current ``.orchestration-<n>``); the context holds the current files as version
+``.orchestration-0`` and the link to it, so the image, and its hash, do not depend on
+which version number a build got, and a build inside a container (``pulpo prefect
+deploy`` of Compose) can switch the link as on the host (a directory of an image's
+layer cannot be renamed in a container).
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ class BuildContext:
     """The files of the context (path in the context → file on disk), sorted."""
 
     files: tuple[tuple[str, Path], ...]
+    links: tuple[tuple[str, str], ...] = ()  # path in the context → link target
 
     def digest(self) -> str:
-        """sha256 over every path, executable bit and content."""
+        """sha256 over every path, executable bit and content, and every link."""
         digest = hashlib.sha256()
+        for name, target in self.links:
+            digest.update(f"{name}\0->{target}\0".encode())
         for name, path in self.files:
             executable = os.access(path, os.X_OK)
             digest.update(f"{name}\0{int(executable)}\0".encode())
@@ -52,6 +58,10 @@ class BuildContext:
                 entry.size = path.stat().st_size
                 with path.open("rb") as handle:
                     archive.addfile(entry, handle)
+            for name, target in self.links:
+                link = _entry(name, tarfile.SYMTYPE, 0o777)
+                link.linkname = target
+                archive.addfile(link)
         buffer.seek(0)
         return buffer
 
@@ -66,17 +76,21 @@ def collect(root: Path, ignore_file: Path) -> BuildContext:
         if line.strip() and not line.lstrip().startswith("#")
     ]
     files: dict[str, Path] = {}
+    links: dict[str, str] = {}
     for relative in PatternMatcher(patterns).walk(str(root)):
         path = root / relative
         if path.is_symlink() and path.is_dir():
             target = path.resolve()
             if target.is_relative_to(root.resolve()):  # generated code's link
+                version = f".{path.name}-0"
+                links[relative] = version
+                folder = str(Path(relative).with_name(version))
                 for inner in sorted(target.rglob("*")):
                     if inner.is_file() and "__pycache__" not in inner.parts:
-                        files[f"{relative}/{inner.relative_to(target)}"] = inner
+                        files[f"{folder}/{inner.relative_to(target)}"] = inner
         elif path.is_file():
             files[relative] = path
-    return BuildContext(tuple(sorted(files.items())))
+    return BuildContext(tuple(sorted(files.items())), tuple(sorted(links.items())))
 
 
 def _entry(name: str, kind: bytes, mode: int) -> tarfile.TarInfo:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, Result
 from tests.e2e.conftest import Stack
 
 BASE_IMAGE = os.environ.get("PULPO_TEST_BASE_IMAGE", "pulpo-test-base:bookworm")
@@ -70,6 +70,18 @@ class DockerStack(Stack):
         from pulpo.services.processes import project_key
 
         return project_key(self.root)
+
+    def run_storage_flow(self) -> Result:
+        """A run of the example's storage_flow through the worker, waited for."""
+        return self.pulpo(
+            "prefect",
+            "run",
+            "storage_flow",
+            "--deployment",
+            "-p",
+            "keywords=python",
+            timeout=600,
+        )
 
     def containers(self, client: Any) -> list[Any]:
         return list(

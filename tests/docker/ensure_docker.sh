@@ -1,10 +1,15 @@
 #!/bin/sh
 # Makes Docker usable for the container tests, on a fresh Debian machine as root:
-# installs docker.io and debootstrap, starts dockerd, and builds the base image the tests
-# use (nothing can be pulled here, so it is made from Debian packages).
+# installs docker.io, docker-compose and debootstrap, starts dockerd, and builds the base
+# image the tests use (nothing can be pulled here, so it is made from Debian packages).
 # Prints nothing but errors; exits 0 when Docker is usable. Without root it only checks.
 set -eu
 IMAGE=${PULPO_TEST_BASE_IMAGE:-pulpo-test-base:bookworm}
+
+if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
+fi
 
 if ! docker info >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { echo "docker is not usable and this is not root" >&2; exit 1; }
