@@ -96,6 +96,8 @@ EXPECTED = {
     "backend": "one of 'processes', 'docker'",
     "worker_type": "one of 'process', 'docker'",
     "base_image": 'an image with Python, e.g. "python:3.11-slim"',
+    "db_image": 'an image of a MongoDB server, e.g. "mongo:7"',
+    "prefect_image": 'an image with Prefect 3, e.g. "prefecthq/prefect:3-python3.11"',
     "api_key_file": "a file path",
 }
 
@@ -201,6 +203,10 @@ class Settings(BaseSettings):
     worker_type: WorkerType = "process"
     # What the project's image starts from (default: python:<this minor>-slim).
     base_image: str | None = None
+    # backend = "docker": the db and prefect services from these images instead of
+    # the project's (a MongoDB server serving /data/db on 27017; Prefect 3).
+    db_image: str | None = None
+    prefect_image: str | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -279,6 +285,8 @@ class Settings(BaseSettings):
         "worker_limit",
         "flow_timeout",
         "base_image",
+        "db_image",
+        "prefect_image",
         mode="before",
     )
     @classmethod

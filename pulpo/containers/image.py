@@ -23,7 +23,11 @@ from pulpo.containers.wheelhouse import ensure_wheels
 from pulpo.errors import ServiceError
 from pulpo.orchestration.templating import render
 from pulpo.project import Project
-from pulpo.services.docker_client import PROJECT_LABEL, docker_client
+from pulpo.services.docker_client import (
+    PROJECT_LABEL,
+    docker_client,
+    local_or_pulled,
+)
 from pulpo.services.image_tag import TAG_FILE, image_repository, project_label
 from pulpo.settings import Settings
 
@@ -184,24 +188,22 @@ def _exists(client: Any, tag: str) -> bool:
 
 def _base_image_id(client: Any, base: str, notify: Callable[[str], None]) -> str:
     """The id of the base image, pulled first when this Docker does not have it."""
-    from docker.errors import DockerException, ImageNotFound
+    from docker.errors import ImageNotFound
 
     try:
         return str(client.images.get(base).id)
     except ImageNotFound:
-        pass
-    notify(f"pulling base image {base}")
-    try:
-        return str(client.images.pull(base).id)
-    except DockerException as error:
-        reason = getattr(error, "explanation", None) or str(error)
-        raise ServiceError(
+        notify(f"pulling base image {base}")
+    return local_or_pulled(
+        client,
+        base,
+        lambda reason: (
             f"base image {base} is not here and cannot be pulled ({reason}); set "
             f"base_image in [tool.pulpo] (or PULPO_BASE_IMAGE) to an image with "
             f"Python {sys.version_info.major}.{sys.version_info.minor} that this "
-            f"Docker has or can pull",
-            image=base,
-        ) from None
+            f"Docker has or can pull"
+        ),
+    )
 
 
 def _build(

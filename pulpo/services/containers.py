@@ -46,6 +46,10 @@ class ContainerSpec:
     ports: Mapping[int, tuple[str, int]] = field(default_factory=dict)
     health: tuple[str, ...] | None = None  # a command run inside the container
     depends_on: tuple[str, ...] = ()
+    # Another image than the project's (db_image, prefect_image), with the setting
+    # that names it; an empty command then runs that image's own.
+    image: str | None = None
+    image_setting: str | None = None
 
 
 def container_name(project: Project, service: str) -> str:
@@ -105,6 +109,17 @@ def container_spec(
     }
     auth = {"PREFECT_API_AUTH_STRING": prefect_auth_string(project)} if secrets else {}
     name = service.name
+    if name == "db" and settings.db_image:
+        # Its own server and health; pulpo checks it from the host (a MongoDB ping).
+        return ContainerSpec(
+            name,
+            (),
+            {},
+            volumes={"db": VOLUMES["db"]},
+            ports={DB_PORT: (settings.host, settings.db_port)},
+            image=settings.db_image,
+            image_setting="db_image",
+        )
     if name == "db":
         return ContainerSpec(
             name,
@@ -155,6 +170,8 @@ def container_spec(
             volumes={"prefect": VOLUMES["prefect"]},
             ports={PREFECT_PORT: (settings.host, settings.prefect_port)},
             health=_http_probe(f"http://127.0.0.1:{PREFECT_PORT}/api/health"),
+            image=settings.prefect_image,
+            image_setting="prefect_image" if settings.prefect_image else None,
         )
     if name == "api":
         keys = {"PULPO_API_KEYS": ",".join(load_keys(project))} if secrets else {}

@@ -16,6 +16,7 @@ from pulpo.errors import ServiceError
 from pulpo.project import Project
 from pulpo.services.containers import (
     WORKDIR,
+    ContainerSpec,
     container_name,
     container_spec,
     labels,
@@ -23,10 +24,15 @@ from pulpo.services.containers import (
     volume_name,
 )
 from pulpo.services.definitions import ServiceDefinition
-from pulpo.services.docker_client import PROJECT_LABEL, SERVICE_LABEL, docker_client
+from pulpo.services.docker_client import (
+    PROJECT_LABEL,
+    SERVICE_LABEL,
+    docker_client,
+    local_or_pulled,
+)
 from pulpo.services.image_tag import built_image, project_label
 from pulpo.services.local import ProcessState
-from pulpo.settings import Settings
+from pulpo.settings import Settings, variable
 
 RESTART_POLICY = {"Name": "unless-stopped"}
 # Docker's own health check of each container, shown by `docker ps`.
@@ -54,7 +60,7 @@ class DockerBackend:
     def start(self, service: ServiceDefinition) -> int:
         """Run ``service``'s container (its network and volumes first); return its pid."""
         spec = container_spec(self.project, self.settings, service, secrets=True)
-        image = built_image(self.project)
+        image = self._image_of(spec)
         self._network()
         for kind in spec.volumes:
             self._volume(kind)
@@ -77,7 +83,7 @@ class DockerBackend:
         try:
             container = self.client.containers.run(
                 image,
-                list(spec.command),
+                list(spec.command) or None,
                 name=container_name(self.project, service.name),
                 detach=True,
                 environment={**spec.environment, **spec.secrets},
@@ -102,7 +108,9 @@ class DockerBackend:
                 },
                 restart_policy=RESTART_POLICY,
                 healthcheck=health,
-                working_dir=WORKDIR,
+                # The project's image holds the project there; another image keeps
+                # its own.
+                working_dir=WORKDIR if spec.image is None else None,
                 init=True,
             )
         except APIError as error:
@@ -159,20 +167,51 @@ class DockerBackend:
             yield bytes(chunk).decode(errors="replace")
 
     def outdated(self) -> list[str]:
-        """Services whose container runs another image than the one last built."""
+        """Services whose container runs another image than the one they should: the
+        one last built, or ``db_image`` / ``prefect_image`` when set."""
         from docker.errors import ImageNotFound
 
-        try:
-            current = self.client.images.get(built_image(self.project)).id
-        except ImageNotFound:
-            return []
-        return sorted(
-            c.labels.get(SERVICE_LABEL, "")
-            for c in self.containers()
-            if c.image is not None
-            and c.image.id != current
-            and c.labels.get(SERVICE_LABEL)
+        wanted = {
+            "db": self.settings.db_image,
+            "prefect": self.settings.prefect_image,
+        }
+        ids: dict[str | None, str | None] = {}
+        for reference in {None, *wanted.values()}:
+            try:
+                ids[reference] = self.client.images.get(
+                    reference or built_image(self.project)
+                ).id
+            except ImageNotFound:
+                ids[reference] = None
+        found = []
+        for container in self.containers():
+            service = container.labels.get(SERVICE_LABEL)
+            current = ids[wanted.get(service or "")]
+            if service and current and container.image is not None:
+                if container.image.id != current:
+                    found.append(service)
+        return sorted(found)
+
+    def _image_of(self, spec: ContainerSpec) -> str:
+        """The image of ``spec``'s container, pulled first when set by a setting and
+        missing here.
+
+        Raises:
+            ServiceError: it is not here and cannot be pulled, naming the setting.
+        """
+        if spec.image is None:
+            return built_image(self.project)
+        setting = spec.image_setting or ""
+        local_or_pulled(
+            self.client,
+            spec.image,
+            lambda reason: (
+                f"{spec.service}'s image {spec.image} is not here and cannot be "
+                f"pulled ({reason}); load it into this Docker, or unset {setting} "
+                f"({variable(setting)}) to run {spec.service} from the project's image"
+            ),
         )
+        return spec.image
 
     def containers(self) -> list[Any]:
         """Every container of the project, running or not."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pulpo.errors import ServiceError
 
@@ -39,3 +40,22 @@ def docker_client() -> docker.DockerClient:
             f'use backend = "processes"'
         ) from None
     return client
+
+
+def local_or_pulled(client: Any, reference: str, explain: Callable[[str], str]) -> str:
+    """The id of image ``reference``, pulled first when this Docker lacks it.
+
+    Raises:
+        ServiceError: ``explain(reason)`` when it cannot be pulled.
+    """
+    from docker.errors import DockerException, ImageNotFound
+
+    try:
+        return str(client.images.get(reference).id)
+    except ImageNotFound:
+        pass
+    try:
+        return str(client.images.pull(reference).id)
+    except DockerException as error:
+        reason = getattr(error, "explanation", None) or str(error)
+        raise ServiceError(explain(" ".join(str(reason).split())[:200])) from None

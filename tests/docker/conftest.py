@@ -83,6 +83,18 @@ class DockerStack(Stack):
             timeout=600,
         )
 
+    def saved_postings(self) -> int:
+        """Documents in the example's collection, read through the published port."""
+        from pymongo import MongoClient
+
+        client: MongoClient = MongoClient(
+            f"mongodb://127.0.0.1:{self.db_port}", serverSelectionTimeoutMS=5000
+        )
+        try:
+            return int(client["jobhunter_test"]["job_postings"].count_documents({}))
+        finally:
+            client.close()
+
     def containers(self, client: Any) -> list[Any]:
         return list(
             client.containers.list(
@@ -100,5 +112,7 @@ class DockerStack(Stack):
             network.remove()
         for volume in client.volumes.list(filters=label):
             volume.remove(force=True)
-        for image in client.images.list(filters=label):
+        images = client.images.list(filters=label)
+        # Newest first: an image built from another (a stand-in) goes before it.
+        for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
             client.images.remove(image.id, force=True)

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 
 from tests.docker.conftest import DockerStack
 
@@ -67,13 +66,7 @@ def test_a_deployment_run_is_a_container_of_the_image_and_writes_the_database(
     assert {labels["image"] for labels in seen} == {image}
     assert {labels["io.pulpo.project"] for labels in seen} == {stack.key}
 
-    client: MongoClient = MongoClient(
-        f"mongodb://127.0.0.1:{stack.db_port}", serverSelectionTimeoutMS=5000
-    )
-    try:
-        assert client["jobhunter_test"]["job_postings"].count_documents({}) == 6
-    finally:
-        client.close()
+    assert stack.saved_postings() == 6
 
     down = stack.pulpo("down", timeout=300)
     assert down.returncode == 0, down.stderr[-3000:]
