@@ -26,8 +26,10 @@ test: install browser
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(echo "installing PostgreSQL for the Prefect-on-PostgreSQL test (apt-get, needs root)" && \
 		apt-get update -qq && apt-get install -y -qq postgresql)
-	@if [ "$$(id -u)" = 0 ]; then echo "making Docker usable for the container tests (tests/docker/ensure_docker.sh)"; \
-		sh tests/docker/ensure_docker.sh; fi
+	@# Docker for the container tests, made usable while the first tests run (their
+	@# fixture runs the script again, which waits for this one).
+	@if [ "$$(id -u)" = 0 ]; then echo "making Docker usable in the background (tests/docker/ensure_docker.sh)"; \
+		(sh tests/docker/ensure_docker.sh >/tmp/pulpo-ensure-docker.log 2>&1 &); fi
 	$(BIN)/python -m pytest
 
 # The UI's end-to-end tests drive the system's Chromium (never a downloaded one).

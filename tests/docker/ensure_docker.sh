@@ -6,6 +6,11 @@
 set -eu
 IMAGE=${PULPO_TEST_BASE_IMAGE:-pulpo-test-base:bookworm}
 
+# One at a time: `make test` starts it in the background, and the tests' fixture runs
+# it again, which waits here until the first is done and then finds everything ready.
+exec 9>"${TMPDIR:-/tmp}/pulpo-ensure-docker.lock"
+flock 9
+
 if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
         { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }

@@ -4,6 +4,8 @@ through the CLI against a real dockerd, as the process backend's tests do."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 import yaml
 from pymongo import MongoClient
 
+from tests.conftest import PULPO
 from tests.docker.conftest import BASE_IMAGE, DockerStack
 
 pytestmark = pytest.mark.e2e
@@ -195,6 +198,50 @@ def test_a_killed_container_shows_as_crashed_and_up_starts_it_again(
     up = stack.pulpo("up", timeout=900)
     assert up.returncode == 0, up.stderr[-3000:]
     assert stack.status()["api"]["state"] == "running"
+
+
+def test_per_service_verbs_db_init_and_following_logs_act_on_containers(
+    stack: DockerStack, docker_client: Any
+) -> None:
+    assert stack.pulpo("up", timeout=900).returncode == 0
+    prefix = f"pulpo-{stack.root.name.replace('_', '-')}"
+    worker = docker_client.containers.get(f"{prefix}-worker").id
+    restarted = stack.pulpo("worker", "restart", timeout=300)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    assert docker_client.containers.get(f"{prefix}-worker").id != worker
+
+    stopped = stack.pulpo("api", "stop", timeout=300)
+    assert stopped.returncode == 0 and "stopped api" in stopped.stdout
+    status = stack.pulpo("status")
+    assert status.returncode == 3  # some stopped
+    assert stack.status()["api"]["state"] == "stopped"
+    started = stack.pulpo("api", "start", timeout=300)
+    assert started.returncode == 0, started.stderr[-3000:]
+    assert stack.status()["api"]["state"] == "running"
+
+    initialised = stack.pulpo("db", "init")
+    assert initialised.returncode == 0, initialised.stderr[-3000:]
+    assert "job_postings" in initialised.stdout
+
+    follower = subprocess.Popen(
+        [PULPO, "logs", "prefect", "-f", "-n", "5"],
+        cwd=stack.root,
+        env={**os.environ, **stack.env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None
+        # The end of the log (Prefect's banner has blank lines), then it keeps going.
+        lines = [follower.stdout.readline() for _ in range(5)]
+        assert any(line.strip() for line in lines), lines
+        time.sleep(1)
+        assert follower.poll() is None
+    finally:
+        follower.terminate()
+        follower.wait(timeout=10)
+        if follower.stdout is not None:
+            follower.stdout.close()
 
 
 def test_a_container_of_the_same_name_that_is_not_the_projects_is_left_alone(

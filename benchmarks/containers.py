@@ -1,7 +1,7 @@
 """The docker backend next to the process backend: image builds, `pulpo up`, a first
 deployment run and `pulpo down`, alternating the two backends round by round.
 
-    python benchmarks/docker.py [--runs 3] [--base-image pulpo-test-base:bookworm]
+    python benchmarks/containers.py [--runs 3] [--base-image pulpo-test-base:bookworm]
 
 Works on two temporary copies of examples/jobhunter with free ports (one per backend)
 and removes what it made in Docker (only objects with the copy's project label).
