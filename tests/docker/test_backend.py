@@ -18,7 +18,9 @@ from pymongo import MongoClient
 from tests.conftest import PULPO
 from tests.docker.conftest import BASE_IMAGE, DockerStack
 
-pytestmark = pytest.mark.e2e
+# Image builds and the wait for Docker itself (tests/docker/conftest.py) take minutes
+# on a fresh machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 SERVICES = ["db", "prefect", "worker", "api", "ui"]
 
 

@@ -15,7 +15,9 @@ import pytest
 
 from tests.docker.conftest import DockerStack
 
-pytestmark = pytest.mark.e2e
+# Image builds and the wait for Docker itself (tests/docker/conftest.py) take minutes
+# on a fresh machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 SECRETS = {"PREFECT_AUTH_STRING": "pulpo:compose-test", "PULPO_API_KEYS": "compose-key"}
 
 

@@ -12,7 +12,9 @@ import pytest
 from tests.conftest import Result, run_pulpo
 from tests.docker.conftest import BASE_IMAGE, DockerStack
 
-pytestmark = pytest.mark.e2e
+# Image builds and the wait for Docker itself (tests/docker/conftest.py) take minutes
+# on a fresh machine.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 
 @pytest.fixture(scope="module")
