@@ -23,6 +23,7 @@ from pulpo.containers.wheelhouse import ensure_wheels
 from pulpo.errors import ServiceError
 from pulpo.orchestration.templating import render
 from pulpo.project import Project
+from pulpo.services.containers import WORKDIR
 from pulpo.services.docker_client import (
     PROJECT_LABEL,
     docker_client,
@@ -32,7 +33,6 @@ from pulpo.services.image_tag import TAG_FILE, image_repository, project_label
 from pulpo.settings import Settings
 
 VENV = "/opt/pulpo/venv"
-WORKDIR = "/app"
 
 
 @dataclass(frozen=True)
