@@ -30,9 +30,18 @@ def docker_client() -> Iterator[Any]:
     """A client of a daemon that answers and has the base image."""
     import docker
 
-    done = subprocess.run(
-        ["sh", str(ENSURE)], capture_output=True, text=True, timeout=900
-    )
+    try:
+        done = subprocess.run(
+            ["sh", str(ENSURE)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    except subprocess.TimeoutExpired as timeout:
+        # Shorter than the tests' own timeout, so that what the script said is shown.
+        said = (timeout.stderr or b"").decode(errors="replace")
+        pytest.fail(f"{ENSURE.name} did not finish in 600 s: {said.strip()[-500:]}")
     if done.returncode != 0:
         reason = f"Docker is not usable: {done.stderr.strip()[-500:]}"
         if os.geteuid() == 0:

@@ -4,6 +4,8 @@
 # image the tests use (nothing can be pulled here, so it is made from Debian packages).
 # Prints nothing but errors; exits 0 when Docker is usable. Without root it only checks.
 set -eu
+export DEBIAN_FRONTEND=noninteractive
+exec </dev/null
 IMAGE=${PULPO_TEST_BASE_IMAGE:-pulpo-test-base:bookworm}
 
 # One at a time: `make test` starts it in the background, and the tests' fixture runs
@@ -22,7 +24,8 @@ if ! docker info >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq docker.io >/dev/null
     fi
     mkdir -p /var/log
-    nohup dockerd >/var/log/pulpo-dockerd.log 2>&1 &
+    # 9>&-: dockerd outlives this script and must not inherit (and so hold) the lock.
+    nohup dockerd </dev/null >/var/log/pulpo-dockerd.log 2>&1 9>&- &
     tries=0
     until docker info >/dev/null 2>&1; do
         tries=$((tries + 1))
@@ -33,7 +36,8 @@ fi
 
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { echo "base image $IMAGE is missing and this is not root" >&2; exit 1; }
-    command -v debootstrap >/dev/null 2>&1 || apt-get install -y -qq debootstrap >/dev/null
+    command -v debootstrap >/dev/null 2>&1 || apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
     mirror=${mirror:-http://deb.debian.org/debian}
     root=$(mktemp -d)
