@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,13 +106,41 @@ def end(processes: Sequence[psutil.Process], grace: float = 10.0) -> None:
             process.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(processes, timeout=grace)
+    alive = _wait_ended(processes, grace)
     for process in alive:
         try:
             process.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    _wait_ended(alive, 5)
+
+
+def _wait_ended(
+    processes: Sequence[psutil.Process], timeout: float
+) -> list[psutil.Process]:
+    """Wait until every process has exited; return those still running after
+    ``timeout`` s. A zombie has exited: a supervisor reparented to an init that reaps
+    late (some containers' and VMs' PID 1) stays one for seconds, or for good."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        alive = [process for process in processes if _running(process)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+
+
+def _running(process: psutil.Process) -> bool:
+    try:  # is_running: false too when a new process took the pid over
+        if not process.is_running():
+            return False
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return True
+        process.wait(0)  # reaps it if it is ours; another's parent must
+    except psutil.Error:  # gone (or no longer ours to see)
+        pass
+    return False
 
 
 def port_is_free(host: str, port: int) -> bool:

@@ -94,6 +94,33 @@ def test_end_stops_a_process_that_ignores_sigterm() -> None:
     stubborn.stdout.close()
 
 
+def test_end_counts_a_process_that_exited_unreaped_as_ended() -> None:
+    # A supervisor reparented to an init that reaps late stays a zombie: `pulpo down`
+    # must not wait out the grace period (nor SIGKILL) for it.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, time; child = subprocess.Popen(['sleep', '60']); "
+            "print(child.pid, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert parent.stdout is not None
+        child = psutil.Process(int(parent.stdout.readline()))
+        started = time.monotonic()
+        processes.end([child], grace=30)
+        elapsed = time.monotonic() - started
+        assert child.status() == psutil.STATUS_ZOMBIE  # its parent never reaps it
+        assert elapsed < 10
+    finally:
+        parent.kill()
+        parent.wait(5)
+        if parent.stdout is not None:
+            parent.stdout.close()
+
+
 def test_the_holder_of_a_port_is_named() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
