@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import socket
+import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +21,8 @@ if TYPE_CHECKING:  # the API imports this module at run time: no compiler there
     from pulpo.schedules import FlowSchedule
 
 DEPLOYMENT = "pulpo"
+POLL_SECONDS = 1.0
+"""How often ``pulpo prefect run --deployment`` asks whether its run ended."""
 
 
 def deploy(
@@ -25,10 +30,12 @@ def deploy(
     settings: Settings,
     orchestration: Orchestration,
     flows: Sequence[str],
+    variables: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create or update one deployment per flow in the project's work pool (a process
     pool, or with ``worker_type = "docker"`` a Docker pool whose deployments carry
-    their containers' job variables).
+    their containers' job variables). ``variables`` replaces pulpo's job variables
+    (a Compose file's deploy service passes those of its own network and volumes).
 
     Returns:
         The deployment names, ``<flow>/pulpo``.
@@ -53,7 +60,9 @@ def deploy(
         # Containers of the project's image hold the project at WORKDIR.
         working_dir=WORKDIR if in_image else None,
         worker_type=settings.worker_type,
-        variables=job_variables(project, settings)
+        variables=variables
+        if variables is not None
+        else job_variables(project, settings)
         if settings.worker_type == "docker"
         else None,
     )
@@ -162,9 +171,10 @@ def run_deployment(
         flow_run: Any = submit(
             f"{flow}/{DEPLOYMENT}",
             parameters=parameters,
-            timeout=timeout,
+            timeout=0,  # created; waited for below
             job_variables=job_variables(refresh_cache) or None,
         )
+        flow_run = _await_end(flow_run.id, timeout)
     except ObjectNotFound:
         raise RunError(
             f"flow {flow!r} has no deployment yet; run `pulpo prefect deploy --all`"
@@ -194,6 +204,46 @@ def run_deployment(
         flow=flow,
         code=code,
     )
+
+
+def _await_end(flow_run_id: Any, timeout: float | None) -> Any:
+    """The flow run once it ended, or when ``timeout`` s have passed.
+
+    Polls every :data:`POLL_SECONDS` (Prefect's own wait polls every 5 s). Before
+    each poll it checks that the server still listens: a stopped server is an error
+    at once, where the client would retry for a minute before giving up.
+
+    Raises:
+        ConnectionRefusedError: the server stopped listening.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    address = str(PREFECT_API_URL.value())
+    started = time.monotonic()
+    with get_client(sync_client=True) as client:
+        while True:
+            if not _listens(address) and not _listens(address, after=1.0):
+                raise ConnectionRefusedError(address)
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state is not None and flow_run.state.is_final():
+                return flow_run
+            if timeout is not None and time.monotonic() - started >= timeout:
+                return flow_run
+            time.sleep(POLL_SECONDS)
+
+
+def _listens(url: str, after: float = 0.0) -> bool:
+    """Whether something accepts connections at ``url``'s host and port (asked
+    ``after`` s from now)."""
+    time.sleep(after)
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", port), 2):
+            return True
+    except OSError:
+        return False
 
 
 def _give_up(flow_run: Any, was: str) -> str:

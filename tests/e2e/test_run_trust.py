@@ -128,10 +128,15 @@ def finish(process: subprocess.Popen[str], within: float) -> tuple[str, str, flo
     started = time.monotonic()
     try:
         stdout, stderr = process.communicate(timeout=within + 40)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    except subprocess.TimeoutExpired as expired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        said = expired.stderr or b""
+        text = said.decode(errors="replace") if isinstance(said, bytes) else said
+        raise AssertionError(
+            f"the command had not ended {within + 40:.0f} s later; its last words: "
+            f"{text[-3000:]}"
+        ) from None
     return stdout, stderr, time.monotonic() - started
 
 
