@@ -234,13 +234,8 @@ class CLI:
             ProjectError: the file exists and was not written by pulpo.
             ServiceError: the image could not be built.
         """
-        from pulpo.containers.compose import (
-            check_composable,
-            compose_text,
-            write_compose,
-        )
+        from pulpo.containers.compose import compose_text, write_compose
 
-        check_composable(self.project.settings)
         image = self.build(image=True).image
         assert image is not None
         path = Path(output) if output else self.project.root / "docker-compose.yml"
@@ -367,8 +362,13 @@ class CLI:
                 )
             return run_flow(generated, parameters, timeout, refresh_cache)
 
-    def deploy(self, flows: Sequence[str] = ()) -> list[str]:
-        """Register a deployment per flow (all flows when none are named)."""
+    def deploy(
+        self,
+        flows: Sequence[str] = (),
+        job_variables: Mapping[str, Any] | None = None,
+    ) -> list[str]:
+        """Register a deployment per flow (all flows when none are named), with
+        ``job_variables`` instead of pulpo's when given."""
         from pulpo.deployments import deploy
         from pulpo.services.environment import use_running_services
 
@@ -383,7 +383,9 @@ class CLI:
                 "the Prefect server is not running; start it with `pulpo up`"
             )
         chosen = list(flows) or list(orchestration.flows)
-        return deploy(self.project, self.services.settings, orchestration, chosen)
+        return deploy(
+            self.project, self.services.settings, orchestration, chosen, job_variables
+        )
 
     def runs(
         self, statuses: Sequence[Status] = (), flow: str | None = None, limit: int = 50

@@ -16,7 +16,7 @@ import typer
 
 from pulpo.cli import runs, services
 from pulpo.cli.output import build_summary, describe_targets, inspect_text
-from pulpo.errors import PulpoError, error_line
+from pulpo.errors import ProjectError, PulpoError, error_line
 from pulpo.interface import CLI
 
 app = typer.Typer(
@@ -250,16 +250,45 @@ def prefect_deploy(
     all_flows: Annotated[
         bool, typer.Option("--all", help="Deploy every flow.")
     ] = False,
+    job_variables: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--job-variables",
+            help="A JSON object of job variables for every deployment, instead of "
+            "pulpo's (a Docker pool's image, network, volumes…).",
+        ),
+    ] = None,
 ) -> None:
     """Register deployments of the generated flows for the worker."""
     if not flows and not all_flows:
         raise typer.BadParameter("name flows to deploy, or pass --all")
-    for name in ctx.obj.deploy(flows or []):
+    for name in ctx.obj.deploy(flows or [], job_variables_option(job_variables)):
         typer.echo(f"deployed {name}")
 
 
 services.register(app, prefect_app)
 runs.register(prefect_app)
+
+
+def job_variables_option(text: str | None) -> dict[str, object] | None:
+    """The ``--job-variables`` JSON object, or None when not given.
+
+    Raises:
+        ProjectError: the text is not a JSON object.
+    """
+    if text is None:
+        return None
+    example = 'such as \'{"image": "my-image:1"}\''
+    try:
+        found = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProjectError(
+            f"--job-variables is not JSON ({error.msg} at character {error.pos}); "
+            f"pass an object {example}"
+        ) from None
+    if not isinstance(found, dict):
+        raise ProjectError(f"--job-variables must be a JSON object, {example}")
+    return found
 
 
 def _notice(text: str) -> None:

@@ -81,13 +81,31 @@ def job_variables(project: Project, settings: Settings) -> dict[str, Any]:
         # The services listen on the host's loopback: so does the container.
         where = {"network_mode": "host"}
         environment = handed_down(settings)
+    return run_container(
+        built_image(project),
+        where,
+        environment,
+        f"{results}:{results}",
+        flow_run_labels(project),
+    )
+
+
+def run_container(
+    image: str,
+    where: dict[str, Any],
+    environment: dict[str, str],
+    results: str,
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    """The job variables of a flow run's container: ``image`` (never pulled), on the
+    network ``where`` names, with ``results`` mounted, removed when it ends."""
     return {
-        "image": built_image(project),
+        "image": image,
         "image_pull_policy": "Never",
         **where,
         "env": environment,
-        "volumes": [f"{results}:{results}"],
-        "labels": flow_run_labels(project),
+        "volumes": [results],
+        "labels": labels,
         "auto_remove": True,
     }
 

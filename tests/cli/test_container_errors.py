@@ -79,9 +79,14 @@ def test_an_unknown_backend_on_the_command_line(built: Path) -> None:
     )
 
 
-def test_compose_refuses_docker_workers_before_building(built: Path) -> None:
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [("[1", "--job-variables is not JSON"), ("[1]", "must be a JSON object")],
+)
+def test_job_variables_that_are_not_a_json_object(
+    built: Path, given: str, said: str
+) -> None:
     result = run_pulpo(
-        "compose", cwd=built, env={**NO_DOCKER, "PULPO_WORKER_TYPE": "docker"}
+        "prefect", "deploy", "--all", "--job-variables", given, cwd=built
     )
-    assert_user_error(result, "worker_type = 'docker'", "worker_type = 'process'")
-    assert not (built / "docker-compose.yml").exists()
+    assert_user_error(result, said, '{"image": "my-image:1"}')

@@ -11,8 +11,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +128,29 @@ class DockerStack(Stack):
         # Newest first: an image built from another (a stand-in) goes before it.
         for image in sorted(images, key=lambda i: i.attrs["Created"], reverse=True):
             client.images.remove(image.id, force=True)
+
+
+@contextmanager
+def flow_run_containers_seen(client: Any, key: str) -> Iterator[list[dict[str, str]]]:
+    """The flow-run containers of the project ``key`` seen while the block runs (each
+    as its labels and image): they are removed when their run ends, so they are
+    looked for every 0.2 s."""
+    seen: list[dict[str, str]] = []
+    stop = threading.Event()
+    selector = [f"io.pulpo.project={key}", "io.pulpo.flow-run=true"]
+
+    def watch() -> None:
+        while not stop.is_set():
+            for container in client.containers.list(filters={"label": selector}):
+                seen.append(
+                    {**container.labels, "image": container.attrs["Config"]["Image"]}
+                )
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        watcher.join()
