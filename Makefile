@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/jobhunter
+TEST_WORKERS ?= 3
 
 .PHONY: install demo test test-fast lint bench golden clean browser ui-assets ui-screenshots
 
@@ -30,7 +31,9 @@ test: install browser
 	@# fixture runs the script again, which waits for this one).
 	@if [ "$$(id -u)" = 0 ]; then echo "making Docker usable in the background (tests/docker/ensure_docker.sh)"; \
 		(sh tests/docker/ensure_docker.sh >/tmp/pulpo-ensure-docker.log 2>&1 &); fi
-	$(BIN)/python -m pytest
+	@# Three workers on two cores: most e2e time is spent waiting on servers and
+	@# containers. A module's tests stay on one worker (they share its stack).
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The UI's end-to-end tests drive the system's Chromium (never a downloaded one).
 browser:
