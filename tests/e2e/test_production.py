@@ -334,7 +334,9 @@ def test_run_retention_makes_the_api_delete_old_ended_runs_only(
     (failed,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
     with ticker.api() as api:
         napping = api.post(
-            "/api/v1/flows/nap_flow/runs", json={"parameters": {"seconds": 30}}
+            # Longer than the test, however slow the machine: it must still be going.
+            "/api/v1/flows/nap_flow/runs",
+            json={"parameters": {"seconds": 600}},
         ).json()["run_id"]
     ticker.env["PULPO_RUN_RETENTION"] = "8s"
     try:
