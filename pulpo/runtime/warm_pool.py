@@ -70,6 +70,13 @@ class _SharedPool:
                 worker.terminate()
         for worker in workers:
             worker.join(5)
+        for worker in workers:
+            # The kernel may hand SIGTERM to another thread of the worker than the
+            # one that runs Python's handlers; a main thread in time.sleep() or a C
+            # call then never sees it. Without this the command hangs (seen here).
+            if worker.is_alive():
+                worker.kill()
+                worker.join(5)
         # The executor sees its workers gone and releases its queues.
         self.executor.shutdown(wait=True, cancel_futures=True)
 
