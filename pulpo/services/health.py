@@ -9,8 +9,12 @@ from collections.abc import Callable
 
 from pulpo.services.processes import tcp_open
 
+# A busy machine can keep a healthy local server from answering within a second or
+# two; `status` would then call it unhealthy. A service that is down refuses at once.
+ANSWER_SECONDS = 5.0
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
+
+def http_ok(url: str, timeout: float = ANSWER_SECONDS) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(200 <= response.status < 300)
@@ -18,7 +22,7 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def mongo_ping(url: str, timeout_ms: int = 1500) -> bool:
+def mongo_ping(url: str, timeout_ms: int = int(ANSWER_SECONDS * 1000)) -> bool:
     """A MongoDB ``ping`` (TCP first: pymongo's own retries are slow to give up)."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
@@ -61,7 +65,7 @@ def worker_online(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
             workers = json.loads(response.read())
     except (OSError, ValueError):
         return False

@@ -43,27 +43,28 @@ def error_line(result: Result) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize("flow", ["slow_flow", "pooled_flow"])
+@pytest.mark.parametrize(("flow", "timeout"), [("slow_flow", 2), ("pooled_flow", 6)])
 def test_a_flow_timeout_cuts_off_a_running_operation_and_starts_no_later_one(
-    policies: Path, server_env: dict[str, str], tmp_path: Path, flow: str
+    policies: Path, server_env: dict[str, str], tmp_path: Path, flow: str, timeout: int
 ) -> None:
-    """slow_flow runs on threads, pooled_flow on the warm process pool; both have
-    ``timeout = 2`` in their [tool.pulpo.flows.<flow>] table."""
+    """slow_flow runs on threads, pooled_flow on the warm process pool; each has its
+    ``timeout`` in its [tool.pulpo.flows.<flow>] table."""
     log = tmp_path / "log"
-    result = run(policies, server_env, flow, f"log={log}", "seconds=12")
+    seconds = timeout + 12
+    result = run(policies, server_env, flow, f"log={log}", f"seconds={seconds}")
     ended = time.time()
     assert result.returncode == 1, result.stderr[-3000:]
     assert result.stdout == ""
     assert error_line(result) == (
-        f"error: flow {flow!r} timed out after 2 s: its running operations were "
-        f"cancelled and no further ones started (a synchronous function may run on "
-        f"until this process ends) (code: timeout)"
+        f"error: flow {flow!r} timed out after {timeout} s: its running operations "
+        f"were cancelled and no further ones started (a synchronous function may run "
+        f"on until this process ends) (code: timeout)"
     )
     assert "Traceback" not in result.stderr
     ((event, started),) = events(log)
     assert event == "sleep-start"
-    assert ended - started < 8, "the command waited for the sleeping function"
-    time.sleep(12 - (time.time() - started) + 1)  # past the end of the sleep
+    assert ended - started < seconds - 4, "the command waited for the sleeping function"
+    time.sleep(seconds - (time.time() - started) + 1)  # past the end of the sleep
     assert [event for event, _ in events(log)] == ["sleep-start"]  # never woke
 
 
@@ -151,4 +152,4 @@ def test_inspect_shows_hooks_and_flow_timeouts(policies: Path) -> None:
     data = json.loads(run_pulpo("inspect", "--json", cwd=policies).stdout)
     (dimensions,) = [op for op in data["operations"] if op["name"] == "saga.dimensions"]
     assert dimensions["policy"]["on_failure"] == "policies.steps.undo_topic"
-    assert {f["name"]: f["timeout"] for f in data["flows"]}["pooled_flow"] == 2
+    assert {f["name"]: f["timeout"] for f in data["flows"]}["pooled_flow"] == 6

@@ -213,6 +213,9 @@ def test_a_failed_run_shows_its_error_and_retry_starts_a_new_run(
     failed_id = page.url.rsplit("/", 1)[1]
     page.locator("#run-error").wait_for(timeout=90_000)
     assert "asked to fail" in page.locator("#run-error").inner_text()
+    # Prefect records task states from events, a moment after the run's own state;
+    # the page keeps polling until they arrive.
+    page.locator("#timeline .bar.failed").wait_for(timeout=30_000)
     assert page.locator("#timeline .bar.failed").count() == 1
     page.screenshot(path=ui.shots / "run-failed.png", full_page=True)
     page.get_by_role("button", name=re.compile("Retry run")).click()
