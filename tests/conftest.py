@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 PULPO = str(Path(sys.executable).with_name("pulpo"))
+MYPY = str(Path(sys.executable).with_name("mypy"))
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -41,6 +43,22 @@ def run_pulpo(
         timeout=timeout,
     )
     return Result(completed.returncode, completed.stdout, completed.stderr)
+
+
+def mypy(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run mypy in ``cwd`` with one cache per set of options for the whole test run
+    (every xdist worker): Prefect and pydantic are analysed once, not by each test
+    (about 10 s of CPU each time). mypy replaces cache files atomically and trusts a
+    cached module only while its source's hash is the same."""
+    options = hashlib.sha256("\0".join(args[:-1]).encode()).hexdigest()[:12]
+    cache = REPO / ".mypy_cache" / f"tests-{options}"
+    return subprocess.run(
+        [MYPY, "--no-sqlite-cache", "--cache-dir", str(cache), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def interruptible() -> None:

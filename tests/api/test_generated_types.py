@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import REPO, MakeProject, run_pulpo
+from tests.conftest import REPO, MakeProject, mypy, run_pulpo
 
 EXAMPLE = REPO / "examples" / "jobhunter"
 RUFF = str(Path(sys.executable).with_name("ruff"))
@@ -19,26 +19,18 @@ def build(project: Path) -> Path:
     return project / "run_cache" / "api"
 
 
-def mypy(project: Path) -> subprocess.CompletedProcess[str]:
+def mypy_strict(project: Path) -> subprocess.CompletedProcess[str]:
     """mypy on the ``run_cache.api`` package only, as imported from ``project``.
 
     The flows it imports are followed silently: their errors are not the API's.
     """
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--follow-imports=silent",
-            "--no-error-summary",
-            "-p",
-            "run_cache.api",
-        ],
+    return mypy(
+        "--strict",
+        "--follow-imports=silent",
+        "--no-error-summary",
+        "-p",
+        "run_cache.api",
         cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=300,
     )
 
 
@@ -50,7 +42,7 @@ def test_the_example_api_passes_mypy_strict(tmp_path: Path) -> None:
         ignore=shutil.ignore_patterns("run_cache", ".pulpo", "__pycache__"),
     )
     build(project)
-    checked = mypy(project)
+    checked = mypy_strict(project)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -97,5 +89,5 @@ def test_names_the_project_shares_with_the_api_are_imported_under_other_names(
         cwd=root,  # where ruff finds the first-party packages
     )
     assert linted.returncode == 0, linted.stdout + linted.stderr
-    checked = mypy(root)
+    checked = mypy_strict(root)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -735,12 +735,27 @@ def test_parameters_prefect_refuses_are_a_client_error_logged_briefly(
     assert log.stat().st_size - before < 20_000
 
 
+class RetryBusyPrefect(httpx.HTTPTransport):
+    """Retries the 503 a busy SQLite-backed Prefect server answers (its database was
+    locked and nothing was written), as Prefect's own client does."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(20):
+            response = super().handle_request(request)
+            if response.status_code != 503:
+                return response
+            response.close()
+            time.sleep(0.5)
+        return response
+
+
 def prefect_http(api: Api) -> httpx.Client:
     """A client of the stack's Prefect server with the project's credentials."""
     return httpx.Client(
         base_url=f"http://127.0.0.1:{api.stack.prefect_port}/api",
         auth=prefect_credentials(api),
         timeout=30,
+        transport=RetryBusyPrefect(),
     )
 
 

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_pulpo
+from tests.conftest import mypy, run_pulpo
 from tests.e2e.conftest import copy_of_fixture
 
 pytestmark = pytest.mark.e2e
 
 LAB = Path(__file__).resolve().parents[1] / "fixtures" / "lab"
-MYPY = str(Path(sys.executable).with_name("mypy"))
 
 
 @pytest.fixture(scope="module")
@@ -255,8 +254,7 @@ def test_an_unreachable_dask_scheduler_is_one_clear_error(
 def test_generated_flows_pass_mypy_and_a_miswired_copy_does_not(lab: Path) -> None:
     built = run_pulpo("build", cwd=lab)
     assert built.returncode == 0, built.stderr
-    command = [MYPY, "--ignore-missing-imports", "--no-incremental", "run_cache"]
-    checked = subprocess.run(command, cwd=lab, capture_output=True, text=True)
+    checked = mypy("--ignore-missing-imports", "run_cache", cwd=lab)
     assert checked.returncode == 0, checked.stdout
     module = lab / "run_cache" / "orchestration" / "review_flow.py"
     source = module.read_text()
@@ -269,7 +267,7 @@ def test_generated_flows_pass_mypy_and_a_miswired_copy_does_not(lab: Path) -> No
             )
         )
         assert module.read_text() != source
-        broken = subprocess.run(command, cwd=lab, capture_output=True, text=True)
+        broken = mypy("--ignore-missing-imports", "run_cache", cwd=lab)
         assert broken.returncode == 1
         assert 'incompatible type "Reading"; expected "Survey"' in broken.stdout
     finally:

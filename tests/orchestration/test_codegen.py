@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_pulpo
+from tests.conftest import REPO, mypy, run_pulpo
 from tests.golden.regenerate import GENERATED, GOLDEN, NOT_GENERATED
 
 EXAMPLE = REPO / "examples" / "jobhunter"
@@ -19,7 +19,6 @@ WIDE = Path(__file__).resolve().parents[1] / "fixtures" / "wide"
 # Hooks and flow timeouts, on threads and on the processes runner.
 POLICIES = Path(__file__).resolve().parents[1] / "fixtures" / "policies"
 RUFF = str(Path(sys.executable).with_name("ruff"))
-MYPY = str(Path(sys.executable).with_name("mypy"))
 
 
 def built_copy(source: Path, destination: Path) -> Path:
@@ -132,12 +131,7 @@ def test_a_rebuild_rewrites_only_what_changed(tmp_path: Path) -> None:
 )
 def test_generated_flows_and_api_pass_mypy(project: Path, tmp_path: Path) -> None:
     run_cache = built_copy(project, tmp_path).parent
-    checked = subprocess.run(
-        [MYPY, "--ignore-missing-imports", "--no-incremental", "run_cache"],
-        cwd=run_cache.parent,
-        capture_output=True,
-        text=True,
-    )
+    checked = mypy("--ignore-missing-imports", "run_cache", cwd=run_cache.parent)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
