@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 EXAMPLE := examples/jobhunter
 TEST_WORKERS ?= 3
+# One apt-get at a time: .ci/run installs the browser and Docker in the background.
+APT_GET := flock --close /tmp/pulpo-apt.lock apt-get
 
 .PHONY: install demo test test-fast lint bench golden clean browser ui-assets ui-screenshots
 
@@ -13,7 +15,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
 		(echo "python3 -m venv failed: installing python3-venv with apt-get (needs root)" && \
-		apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
@@ -26,11 +28,11 @@ demo: install
 test: install browser
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		(echo "installing PostgreSQL for the Prefect-on-PostgreSQL test (apt-get, needs root)" && \
-		apt-get update -qq && apt-get install -y -qq postgresql)
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq postgresql)
 	@# Docker for the container tests, made usable while the first tests run (their
 	@# fixture runs the script again, which waits for this one).
 	@if [ "$$(id -u)" = 0 ]; then echo "making Docker usable in the background (tests/docker/ensure_docker.sh)"; \
-		(sh tests/docker/ensure_docker.sh >/tmp/pulpo-ensure-docker.log 2>&1 &); fi
+		(sh tests/docker/ensure_docker.sh >>/tmp/pulpo-ensure-docker.log 2>&1 &); fi
 	@# Three workers on two cores: most e2e time is spent waiting on servers and
 	@# containers. A module's tests stay on one worker (they share its stack).
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope
@@ -38,7 +40,7 @@ test: install browser
 # The UI's end-to-end tests drive the system's Chromium (never a downloaded one).
 browser:
 	@command -v chromium >/dev/null || (echo "installing chromium with apt-get (needs root)" && \
-		apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+		$(APT_GET) update -qq && $(APT_GET) install -y -qq chromium >/dev/null)
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not e2e"

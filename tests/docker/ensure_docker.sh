@@ -8,20 +8,24 @@ export DEBIAN_FRONTEND=noninteractive
 exec </dev/null
 IMAGE=${PULPO_TEST_BASE_IMAGE:-pulpo-test-base:bookworm}
 
+# One apt-get at a time, with `make browser` and the Makefile's other installs. Neither
+# lock may pass to a daemon a package's install script starts (9>&-, --close).
+apt_get() { flock --close /tmp/pulpo-apt.lock apt-get "$@" 9>&-; }
+
 # One at a time: `make test` starts it in the background, and the tests' fixture runs
 # it again, which waits here until the first is done and then finds everything ready.
 exec 9>"${TMPDIR:-/tmp}/pulpo-ensure-docker.lock"
 flock 9
 
 if ! command -v docker-compose >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    apt-get install -y -qq docker-compose >/dev/null 2>&1 ||
-        { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
+    apt_get install -y -qq docker-compose >/dev/null 2>&1 ||
+        { apt_get update -qq && apt_get install -y -qq docker-compose >/dev/null; }
 fi
 
 if ! docker info >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { echo "docker is not usable and this is not root" >&2; exit 1; }
     if ! command -v dockerd >/dev/null 2>&1; then
-        apt-get update -qq && apt-get install -y -qq docker.io >/dev/null
+        apt_get update -qq && apt_get install -y -qq docker.io >/dev/null
     fi
     mkdir -p /var/log
     # 9>&-: dockerd outlives this script and must not inherit (and so hold) the lock.
@@ -36,8 +40,8 @@ fi
 
 if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || { echo "base image $IMAGE is missing and this is not root" >&2; exit 1; }
-    command -v debootstrap >/dev/null 2>&1 || apt-get install -y -qq debootstrap >/dev/null 2>&1 ||
-        { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+    command -v debootstrap >/dev/null 2>&1 || apt_get install -y -qq debootstrap >/dev/null 2>&1 ||
+        { apt_get update -qq && apt_get install -y -qq debootstrap >/dev/null; }
     mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
     mirror=${mirror:-http://deb.debian.org/debian}
     root=$(mktemp -d)
