@@ -27,13 +27,14 @@ class ServiceDefinition:
     """One service: how to run it and how to tell that it works.
 
     ``external`` is set when an outside server stands in for it (``MONGODB_URL``):
-    pulpo then starts nothing and only checks its health.
+    pulpo then starts nothing and only checks its health. ``health(timeout=...)``
+    says whether it answers within ``timeout`` seconds (a short default).
     """
 
     name: str
     description: str
     command: tuple[str, ...]
-    health: Callable[[], bool]
+    health: Callable[..., bool]
     address: str
     depends_on: tuple[str, ...] = ()
     port: int | None = None

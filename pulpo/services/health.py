@@ -9,12 +9,15 @@ from collections.abc import Callable
 
 from pulpo.services.processes import tcp_open
 
-# A busy machine can keep a healthy local server from answering within a second or
-# two; `status` would then call it unhealthy. A service that is down refuses at once.
-ANSWER_SECONDS = 5.0
+# Each check waits ``timeout`` seconds for an answer. Starting a service asks every
+# 0.25 s until its own deadline, so each check can be short. A one-off verdict such as
+# `pulpo status` waits longer: a busy machine can keep a healthy local server from
+# answering within two seconds, and status then called it unhealthy (seen in CI).
+QUICK_SECONDS = 2.0
+VERDICT_SECONDS = 5.0
 
 
-def http_ok(url: str, timeout: float = ANSWER_SECONDS) -> bool:
+def http_ok(url: str, timeout: float = QUICK_SECONDS) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(200 <= response.status < 300)
@@ -22,7 +25,7 @@ def http_ok(url: str, timeout: float = ANSWER_SECONDS) -> bool:
         return False
 
 
-def mongo_ping(url: str, timeout_ms: int = int(ANSWER_SECONDS * 1000)) -> bool:
+def mongo_ping(url: str, timeout: float = 1.5) -> bool:
     """A MongoDB ``ping`` (TCP first: pymongo's own retries are slow to give up)."""
     from pymongo import MongoClient
     from pymongo.errors import PyMongoError
@@ -34,7 +37,7 @@ def mongo_ping(url: str, timeout_ms: int = int(ANSWER_SECONDS * 1000)) -> bool:
         return False
     if not tcp_open(host, port):
         return False
-    client: MongoClient = MongoClient(url, serverSelectionTimeoutMS=timeout_ms)
+    client: MongoClient = MongoClient(url, serverSelectionTimeoutMS=int(timeout * 1000))
     try:
         return bool(client.admin.command("ping").get("ok"))
     except PyMongoError:
@@ -48,6 +51,7 @@ def worker_online(
     pool: str,
     auth_string: Callable[[], str] | None = None,
     name: str | None = None,
+    timeout: float = QUICK_SECONDS,
 ) -> bool:
     """True when the Prefect server lists an online worker in ``pool`` (the worker
     called ``name``, when given).
@@ -65,7 +69,7 @@ def worker_online(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=ANSWER_SECONDS) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             workers = json.loads(response.read())
     except (OSError, ValueError):
         return False

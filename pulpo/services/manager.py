@@ -19,6 +19,7 @@ from pulpo.services.definitions import (
     worker_name,
 )
 from pulpo.services.flow_containers import remove_flow_run_containers
+from pulpo.services.health import VERDICT_SECONDS
 from pulpo.services.local import LocalProcessBackend, ProcessState
 from pulpo.settings import Settings
 
@@ -287,7 +288,7 @@ class ServiceManager:
 
     def _status(self, service: ServiceDefinition) -> ServiceStatus:
         if service.external:
-            healthy = service.health()
+            healthy = service.health(timeout=VERDICT_SECONDS)
             return ServiceStatus(
                 service.name,
                 "external" if healthy else "unreachable",
@@ -297,7 +298,7 @@ class ServiceManager:
             )
         state = self.backend.state(service)
         if state.running:
-            healthy = service.health()
+            healthy = service.health(timeout=VERDICT_SECONDS)
             uptime = time.time() - state.started_at if state.started_at else None
             return ServiceStatus(
                 service.name,
@@ -308,7 +309,11 @@ class ServiceManager:
                 healthy,
             )
         if state.orphans:
-            answers = "answers" if service.health() else "does not answer"
+            answers = (
+                "answers"
+                if service.health(timeout=VERDICT_SECONDS)
+                else "does not answer"
+            )
             pids = ", ".join(map(str, state.orphans))
             return ServiceStatus(
                 service.name,
