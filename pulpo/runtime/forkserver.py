@@ -14,7 +14,12 @@ import sys
 import threading
 from multiprocessing import forkserver
 
-PRELOAD = ["prefect", "prefect.task_engine", "prefect.task_runners"]
+PRELOAD = [
+    "prefect",
+    "prefect.task_engine",
+    "prefect.task_runners",
+    "pulpo.runtime.worker_preload",
+]
 # Set while the forkserver starts: preloading the flow module asks for the pool
 # again, and must not start a forkserver of its own.
 INSIDE_FORKSERVER = "PULPO_INSIDE_FORKSERVER"

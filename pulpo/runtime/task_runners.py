@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 from pulpo.errors import RunError
+from pulpo.runtime.temporary_server import reporting_to, temporary_server_api
 from pulpo.settings import Settings
 
 DASK_ADDRESS = "PULPO_DASK_ADDRESS"
@@ -55,6 +56,8 @@ def dask_cluster() -> Any:
     class SharedClusterDaskTaskRunner(DaskTaskRunner):  # type: ignore[misc]
         """Connects to the configured scheduler or to this process's local cluster."""
 
+        _temporary_api: str | None = None
+
         def __enter__(self) -> Any:
             if _inside_dask_worker():  # a task's own context: Prefect's default
                 return super().__enter__()
@@ -71,7 +74,13 @@ def dask_cluster() -> Any:
                     f"cannot reach the Dask scheduler at {self.address}: {error}; start "
                     f"it, or unset dask_address ({DASK_ADDRESS}) to use a local cluster"
                 ) from None
+            if not address:  # workers of another machine could not reach it
+                self._temporary_api = temporary_server_api()
             return runner
+
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            with reporting_to(self._temporary_api):
+                return super().submit(*args, **kwargs)
 
     return SharedClusterDaskTaskRunner(client_kwargs={"timeout": 10})
 

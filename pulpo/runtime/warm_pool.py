@@ -16,7 +16,6 @@ import atexit
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
@@ -30,6 +29,7 @@ from prefect.task_runners import (  # noqa: TID253
 
 from pulpo.runtime.forkserver import start_forkserver
 from pulpo.runtime.resources import close_process_resources
+from pulpo.runtime.temporary_server import reporting_to, temporary_server_api
 
 _LOCK = threading.Lock()
 _POOLS: dict[int, _SharedPool] = {}
@@ -121,20 +121,6 @@ def _close_pool(max_workers: int) -> None:
         pool.close()
 
 
-def _temporary_server_api() -> str | None:
-    """The API URL of this process's temporary Prefect server, if it runs one.
-
-    Workers are told to use it; otherwise each starts a temporary server of its own
-    (seconds per worker, left running) and records its task runs there, away from
-    the flow run.
-    """
-    server_module = sys.modules.get("prefect.server.api.server")
-    if os.environ.get("PREFECT_API_URL") or server_module is None:
-        return None
-    server = server_module.SubprocessASGIServer()
-    return str(server.api_url) if server.running else None
-
-
 class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
     """``ProcessPoolTaskRunner`` whose workers outlive the flow run."""
 
@@ -145,17 +131,12 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         self._executor = pool.executor
         self._subprocess_message_queue = pool.queue
         self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
-        self._temporary_api = _temporary_server_api()
+        self._temporary_api = temporary_server_api()
         self._submitted: list[Future[bytes]] = []
         return self
 
     def submit(self, task: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._temporary_api is None:
-            return super().submit(task, *args, **kwargs)
-        from prefect.settings import PREFECT_API_URL, temporary_settings
-
-        # Prefect hands workers its settings and environment as of this call.
-        with temporary_settings({PREFECT_API_URL: self._temporary_api}):
+        with reporting_to(self._temporary_api):
             return super().submit(task, *args, **kwargs)
 
     def _resolve_futures_and_submit(self, *args: Any, **kwargs: Any) -> Future[bytes]:

@@ -233,6 +233,18 @@ def test_dask_runs_tasks_on_a_local_cluster_of_processes(
     assert overlap(left, right) > 0.75
 
 
+def test_dask_workers_report_to_the_temporary_server_of_their_flow_run(
+    lab: Path, tmp_path: Path
+) -> None:
+    """As with processes: a local cluster's workers start no temporary server."""
+    env = {"PREFECT_API_URL": "", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    args = ["prefect", "run", "cpu_dask_flow", "--ephemeral"]
+    result = run_pulpo(*args, "-p", f"log={tmp_path / 'log'}", cwd=lab, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("Starting temporary server") == 1
+    assert result.stderr.count("Finished in state Completed") == 3  # 2 tasks, 1 flow
+
+
 def test_an_unreachable_dask_scheduler_is_one_clear_error(
     lab: Path, server_env: dict[str, str], tmp_path: Path
 ) -> None:
