@@ -210,17 +210,22 @@ def test_later_flow_runs_of_a_process_reuse_its_worker_processes(
     assert len(set(after)) == 2 and not set(after) & set(first)
 
 
-def test_process_workers_report_to_the_temporary_server_of_their_flow_run(
-    lab: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("flow", "completed"),
+    [("cpu_pool_flow", 4), ("cpu_dask_flow", 3)],  # its tasks and the flow
+)
+def test_workers_report_to_the_temporary_server_of_their_flow_run(
+    lab: Path, tmp_path: Path, flow: str, completed: int
 ) -> None:
-    """In ephemeral mode, workers use the flow run's temporary server instead of
-    starting one each (seconds per worker, and task runs recorded elsewhere)."""
+    """In ephemeral mode, process and local Dask workers use the flow run's temporary
+    server instead of starting one each (seconds per worker, and task runs recorded
+    elsewhere)."""
     env = {"PREFECT_API_URL": "", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    args = ["prefect", "run", "cpu_pool_flow", "--ephemeral"]
+    args = ["prefect", "run", flow, "--ephemeral"]
     result = run_pulpo(*args, "-p", f"log={tmp_path / 'log'}", cwd=lab, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr.count("Starting temporary server") == 1
-    assert result.stderr.count("Finished in state Completed") == 4  # 3 tasks, 1 flow
+    assert result.stderr.count("Finished in state Completed") == completed
 
 
 def test_dask_runs_tasks_on_a_local_cluster_of_processes(
@@ -231,18 +236,6 @@ def test_dask_runs_tasks_on_a_local_cluster_of_processes(
     left, right = result["cpu.dask.left"], result["cpu.dask.right"]
     assert left["pid"] != right["pid"]
     assert overlap(left, right) > 0.75
-
-
-def test_dask_workers_report_to_the_temporary_server_of_their_flow_run(
-    lab: Path, tmp_path: Path
-) -> None:
-    """As with processes: a local cluster's workers start no temporary server."""
-    env = {"PREFECT_API_URL": "", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    args = ["prefect", "run", "cpu_dask_flow", "--ephemeral"]
-    result = run_pulpo(*args, "-p", f"log={tmp_path / 'log'}", cwd=lab, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stderr.count("Starting temporary server") == 1
-    assert result.stderr.count("Finished in state Completed") == 3  # 2 tasks, 1 flow
 
 
 def test_an_unreachable_dask_scheduler_is_one_clear_error(
