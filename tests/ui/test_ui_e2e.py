@@ -278,6 +278,8 @@ def test_a_stopped_api_shows_api_is_down_and_the_page_comes_back(
             "api is down: run pulpo api start"
             in page.locator(".state.down").inner_text()
         )
+        # The status bar asks on its own every 2 s: it may learn a moment later.
+        page.locator("#statusbar.down").wait_for()
         assert "pulpo api start" in page.locator("#statusbar").inner_text()
         page.screenshot(path=ui.shots / "api-down.png")
     finally:
