@@ -96,7 +96,10 @@ def deploy_entrypoints(
     """
     from prefect.flows import Flow
 
+    from pulpo.runtime.forkserver import start_with_first_run
     from pulpo.schedule_control import paused_deployments, schedule_runs_now
+
+    start_with_first_run()  # flows are imported here to be read, not run
 
     asyncio.run(_ensure_work_pool(work_pool, concurrency, worker_type))
     schedules = schedules or {}

@@ -25,6 +25,25 @@ PRELOAD = [
 INSIDE_FORKSERVER = "PULPO_INSIDE_FORKSERVER"
 _LOCK = threading.Lock()
 _started = False
+_at_import = True
+
+
+def start_with_first_run() -> None:
+    """Start the forkserver when a flow runs, not when a flow module is imported.
+
+    For processes that import flow modules only to read them: the API (signatures)
+    and ``deploy`` (entrypoints) would otherwise start an idle forkserver that
+    imports Prefect again (a second of CPU, and its memory, for nothing).
+    """
+    global _at_import
+    _at_import = False
+
+
+def start_at_import(module: str | None) -> None:
+    """What a flow module calls as it loads: start the forkserver now, preloading
+    ``module``, unless :func:`start_with_first_run` was called."""
+    if _at_import:
+        start_forkserver(module)
 
 
 def start_forkserver(module: str | None = None) -> None:

@@ -29,9 +29,9 @@ def process_pool(module: str | None = None) -> Any:
     ``module`` (the flow's module) once, started as soon as the flow module is
     imported, and keeps one pool for every flow run of the process.
     """
-    from pulpo.runtime.forkserver import start_forkserver
+    from pulpo.runtime.forkserver import start_at_import
 
-    start_forkserver(module)
+    start_at_import(module)
     from pulpo.runtime.warm_pool import WarmProcessPoolTaskRunner
 
     return WarmProcessPoolTaskRunner()

@@ -210,6 +210,44 @@ def test_later_flow_runs_of_a_process_reuse_its_worker_processes(
     assert len(set(after)) == 2 and not set(after) & set(first)
 
 
+CHILDREN = """
+import importlib, os, sys
+importlib.import_module(sys.argv[1])
+mine = str(os.getpid())
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        command = open(f"/proc/{pid}/cmdline").read().replace("\\0", " ")
+    except OSError:
+        continue
+    if stat[1] == mine:
+        print(command)
+"""
+
+
+@pytest.mark.parametrize(
+    ("module", "starts"),
+    [("run_cache.orchestration.cpu_flow", True), ("run_cache.api.flows", False)],
+)
+def test_a_forkserver_starts_at_import_only_where_flows_run(
+    lab: Path, module: str, starts: bool
+) -> None:
+    """A `processes` flow module starts its forkserver as it loads, so that workers
+    are ready by the first run; the API, which imports every flow module to read
+    signatures and runs flows through deployments only, starts none."""
+    assert run_pulpo("build", cwd=lab).returncode == 0
+    children = subprocess.run(
+        [sys.executable, "-c", CHILDREN, module],
+        cwd=lab,
+        env={**os.environ, "PYTHONPATH": str(lab)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert ("multiprocessing.forkserver" in children) is starts, children
+
+
 @pytest.mark.parametrize(
     ("flow", "completed"),
     [("cpu_pool_flow", 4), ("cpu_dask_flow", 3)],  # its tasks and the flow
