@@ -269,7 +269,8 @@ def test_a_stopped_api_shows_api_is_down_and_the_page_comes_back(
     page: Any, ui: Ui
 ) -> None:
     open_page(page, ui, "runs")
-    page.locator("#runs-table table").wait_for()
+    loaded = "#runs-table table, #runs-table .state:not([aria-busy])"  # or no runs
+    page.locator(loaded).first.wait_for()
     stopped = ui.stack.pulpo("api", "stop")
     assert stopped.returncode == 0, stopped.stderr
     try:
@@ -285,4 +286,4 @@ def test_a_stopped_api_shows_api_is_down_and_the_page_comes_back(
     finally:
         started = ui.stack.pulpo("api", "start")
     assert started.returncode == 0, started.stderr
-    page.locator("#runs-table table").wait_for(timeout=30_000)
+    page.locator(loaded).first.wait_for(timeout=30_000)
