@@ -33,6 +33,11 @@ from pulpo.services.image_tag import TAG_FILE, image_repository, project_label
 from pulpo.settings import Settings
 
 VENV = "/opt/pulpo/venv"
+# Docker's builder lists the images built on a step's parent to find a cached layer,
+# then reads each; one removed in between (another project's `docker rmi`, a prune)
+# fails the build with this. Building again looks again.
+CACHE_RACE = 'unable to find image "sha256:'
+BUILD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,19 @@ def build_image(
     built = not _exists(client, tag)
     if built:
         notify(f"building image {tag} from {base}")
-        _build(client, project, context.tar(), tag, folder / "build.log", notify)
+        for attempt in range(1, BUILD_ATTEMPTS + 1):
+            try:
+                _build(
+                    client, project, context.tar(), tag, folder / "build.log", notify
+                )
+                break
+            except ServiceError as error:
+                if CACHE_RACE not in str(error) or attempt == BUILD_ATTEMPTS:
+                    raise
+                notify(
+                    "an image Docker was reading as build cache was removed meanwhile "
+                    "(a prune or another build); building again"
+                )
     (folder / TAG_FILE).write_text(tag + "\n")
     return ImageBuild(tag, built, wheels_seconds, time.perf_counter() - started)
 
