@@ -815,7 +815,9 @@ def _load_flow(project: Project, target: BuiltFlow, task_logs: str = "info") -> 
 
     start_tracing(project.settings.tracing)
     module = f"run_cache.orchestration.{target.module}"
-    if target.task_runner == "processes":
+    if target.task_runner == "processes" or (
+        target.task_runner == "dask" and not project.settings.dask_address
+    ):
         from pulpo.runtime.forkserver import start_forkserver
 
         start_forkserver(module)  # its imports overlap ours

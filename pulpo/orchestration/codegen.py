@@ -322,8 +322,7 @@ class PrefectCodeGenerator:
         decorator = f"{imports.name('prefect', 'flow')}(name={py_literal(flow.name)}"
         if flow.task_runner != "threads":
             factory = imports.name("pulpo.runtime", RUNNER_FACTORIES[flow.task_runner])
-            argument = "__name__" if flow.task_runner == "processes" else ""
-            decorator += f", task_runner={factory}({argument})"
+            decorator += f", task_runner={factory}(__name__)"
         if flow.timeout is not None:
             decorator += f", timeout_seconds={py_literal(flow.timeout)}"
         decorator += ")"

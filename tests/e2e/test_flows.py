@@ -274,6 +274,10 @@ def test_dask_runs_tasks_on_a_local_cluster_of_processes(
     left, right = result["cpu.dask.left"], result["cpu.dask.right"]
     assert left["pid"] != right["pid"]
     assert overlap(left, right) > 0.75
+    # Forked from a process that had imported the project, not spawned to import it.
+    assert (
+        left["imported_in"] == right["imported_in"] not in (left["pid"], right["pid"])
+    )
 
 
 def test_an_unreachable_dask_scheduler_is_one_clear_error(
