@@ -246,14 +246,23 @@ class CLI:
         """The project's Docker volumes (its label, whatever the backend setting).
 
         Raises:
-            ServiceError: Docker does not answer; services of the project run.
+            ServiceError: Docker does not answer; services of the project run; a
+                container (of ``docker compose``, say) still uses one.
         """
         from pulpo.services.docker_backend import DockerBackend
 
         self.clean_targets()  # refuses while services run
-        return sorted(
-            v.name for v in DockerBackend(self.project, self.project.settings).volumes()
-        )
+        backend = DockerBackend(self.project, self.project.settings)
+        names = sorted(v.name for v in backend.volumes())
+        for name in names:
+            users = backend.containers_using(name)
+            if users:
+                raise ServiceError(
+                    f"nothing deleted: Docker volume {name} is used by container "
+                    f"{', '.join(users)}; remove that first (`docker compose down` "
+                    "for a stack started from docker-compose.yml)"
+                )
+        return names
 
     def remove_docker_volumes(self, names: Sequence[str]) -> list[str]:
         """Remove the project's volumes among ``names``; return those removed."""
@@ -263,9 +272,17 @@ class CLI:
             return []  # and without a question to Docker, which may not run
         backend = DockerBackend(self.project, self.project.settings)
         removed = []
+        from docker.errors import APIError
+
         for volume in backend.volumes():  # only volumes with the project's label
             if volume.name in names:
-                volume.remove()
+                try:
+                    volume.remove()
+                except APIError as error:  # taken into use since it was listed
+                    raise ServiceError(
+                        f"cannot remove Docker volume {volume.name}: "
+                        f"{error.explanation or error}"
+                    ) from None
                 removed.append(volume.name)
         return sorted(removed)
 

@@ -61,6 +61,9 @@ class ComposeService:
     volumes: tuple[str, ...]
     health: tuple[str, ...] | None
     depends_on: tuple[tuple[str, str], ...]
+    # Seconds Docker lets the health check fail before it calls the container
+    # unhealthy, and Compose gives up on what depends on it: as long as `pulpo up`.
+    start_period: int = 0
     restart: str = "unless-stopped"
     image: str | None = None  # another than the project's (db_image, prefect_image)
 
@@ -74,20 +77,24 @@ def compose_text(project: Project, settings: Settings, image: str) -> str:
         if settings.worker_type == "docker"
         else None
     )
-    specs = [
-        container_spec(project, settings, definition, secrets=False, results=RESULTS)
+    definitions = [
+        definition
         for definition in project_services(project, settings).values()
         if not definition.external
+    ]
+    specs = [
+        container_spec(project, settings, definition, secrets=False, results=RESULTS)
+        for definition in definitions
     ]
     # Services others wait for until healthy; the rest, until started.
     checked = {spec.service: spec.health is not None for spec in specs}
     services: list[ComposeService] = []
     volumes: set[str] = set()
-    for spec in specs:
+    for spec, definition in zip(specs, definitions, strict=True):
         volumes.update(spec.volumes)
         if spec.service == "api":
             services.append(_deploy(services[-1], runs))  # the last worker's settings
-        services.append(_service(spec, checked))
+        services.append(_service(spec, checked, definition.start_timeout))
     return render(
         "docker/docker-compose.yml.j2",
         project=project.name,
@@ -131,7 +138,9 @@ def write_compose(project: Project, text: str, path: Path) -> Path:
     return path
 
 
-def _service(spec: ContainerSpec, checked: dict[str, bool]) -> ComposeService:
+def _service(
+    spec: ContainerSpec, checked: dict[str, bool], start_timeout: float
+) -> ComposeService:
     environment = dict(spec.environment)
     for key in SECRETS_OF.get(spec.service, ("PREFECT_API_AUTH_STRING",)):
         environment[key] = SECRETS[key]
@@ -156,6 +165,7 @@ def _service(spec: ContainerSpec, checked: dict[str, bool]) -> ComposeService:
         ),
         health=("CMD", *spec.health) if spec.health else None,
         depends_on=tuple(depends_on),
+        start_period=round(start_timeout),
         image=spec.image,
     )
 

@@ -75,7 +75,9 @@ class DockerBackend:
                 "interval": HEALTH_INTERVAL_NS,
                 "timeout": 3_000_000_000,
                 "retries": 3,
-                "start_period": 30_000_000_000,
+                # Compose, and `docker ps`, call it unhealthy no sooner than
+                # `pulpo up` gives up on it.
+                "start_period": int(service.start_timeout * 1_000_000_000),
             }
             if spec.health
             else None
@@ -228,6 +230,11 @@ class DockerBackend:
                 filters={"label": f"{PROJECT_LABEL}={project_label(self.project)}"}
             )
         )
+
+    def containers_using(self, volume: str) -> list[str]:
+        """The names of the containers, running or stopped, that mount ``volume``."""
+        found = self.client.containers.list(all=True, filters={"volume": volume})
+        return sorted(container.name for container in found)
 
     def _own(self, service: str) -> Any:
         """The service's container; None when there is none.

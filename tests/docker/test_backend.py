@@ -50,6 +50,10 @@ def stack(
         made.remove_everything(docker_client)
 
 
+def compose_logs(stack: DockerStack, *services: str) -> str:
+    return compose(stack, "logs", *services).stdout[-3000:]
+
+
 def compose(stack: DockerStack, *args: str) -> subprocess.CompletedProcess[str]:
     """Docker Compose v1 (what Debian packages), which predates the file's ``name:``
     key: the same project name goes on the command line instead."""
@@ -200,6 +204,10 @@ def test_compose_describes_the_containers_the_backend_runs(
         assert service.get("healthcheck", {}).get("test") == (
             config.get("Healthcheck") or {}
         ).get("Test"), name
+        if "healthcheck" in service:  # Docker waits as long for it as `pulpo up`
+            grace = config["Healthcheck"]["StartPeriod"] // 1_000_000_000
+            assert service["healthcheck"]["start_period"] == f"{grace}s", name
+            assert grace >= 30, name
         published = {
             f"{b['HostIp']}:{b['HostPort']}:{inner.split('/')[0]}"
             for inner, bindings in container.attrs["NetworkSettings"]["Ports"].items()
@@ -243,46 +251,48 @@ def test_compose_file_runs_the_services_and_a_run_completes_in_a_container(
         "\n".join(line for line in lines if not line.startswith("name: ")) + "\n"
     )
 
-    up = compose(stack, "up", "-d")
-    assert up.returncode == 0, up.stderr[-3000:]
-    deadline = time.monotonic() + 180
-    with httpx.Client(
-        base_url=f"http://127.0.0.1:{stack.api_port}",
-        headers={"Authorization": f"Bearer {COMPOSE_SECRETS['PULPO_API_KEYS']}"},
-        timeout=10,
-    ) as api:
-        while True:
-            try:
-                if api.get("/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, compose(stack, "logs").stdout[-3000:]
-            time.sleep(1)
-        with flow_run_containers_seen(docker_client, stack.key) as seen:
-            submitted = api.post(
-                "/api/v1/flows/storage_flow/runs",
-                json={"parameters": {"keywords": "python"}},
-            )
-            assert submitted.status_code == 202, submitted.text
-            run_id = submitted.json()["run_id"]
-            while (run := api.get(f"/api/v1/runs/{run_id}").json())["status"] in (
-                "pending",
-                "processing",
-            ):
-                assert time.monotonic() < deadline + 120, run
+    try:
+        up = compose(stack, "up", "-d")
+        assert up.returncode == 0, up.stderr[-3000:] + compose_logs(stack)
+        deadline = time.monotonic() + 180
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{stack.api_port}",
+            headers={"Authorization": f"Bearer {COMPOSE_SECRETS['PULPO_API_KEYS']}"},
+            timeout=10,
+        ) as api:
+            while True:
+                try:
+                    if api.get("/health/live").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, compose_logs(stack)
                 time.sleep(1)
-    assert run["status"] == "completed", compose(stack, "logs", "worker").stdout[-3000:]
-    assert run["result"]["storage.save"] == {"saved": 6, "total_in_database": 6}
-    image = (stack.root / "run_cache" / "docker" / "image").read_text().strip()
-    assert seen, "no flow-run container was seen while the run went on"
-    assert {labels["image"] for labels in seen} == {image}
-    # The file's own results volume, under the name the job variables give it.
-    assert docker_client.volumes.get(f"{prefix(stack)}_results").attrs["Mountpoint"]
+            with flow_run_containers_seen(docker_client, stack.key) as seen:
+                submitted = api.post(
+                    "/api/v1/flows/storage_flow/runs",
+                    json={"parameters": {"keywords": "python"}},
+                )
+                assert submitted.status_code == 202, submitted.text
+                run_id = submitted.json()["run_id"]
+                while (run := api.get(f"/api/v1/runs/{run_id}").json())["status"] in (
+                    "pending",
+                    "processing",
+                ):
+                    assert time.monotonic() < deadline + 120, run
+                    time.sleep(1)
+        assert run["status"] == "completed", compose_logs(stack, "worker")
+        assert run["result"]["storage.save"] == {"saved": 6, "total_in_database": 6}
+        image = (stack.root / "run_cache" / "docker" / "image").read_text().strip()
+        assert seen, "no flow-run container was seen while the run went on"
+        assert {labels["image"] for labels in seen} == {image}
+        # The file's own results volume, under the name the job variables give it.
+        assert docker_client.volumes.get(f"{prefix(stack)}_results").attrs["Mountpoint"]
 
-    ui = httpx.get(f"http://127.0.0.1:{stack.ui_port}/ui/live", timeout=10)
-    assert ui.status_code == 200
-    down = compose(stack, "down", "--volumes", "--timeout", "5")
+        ui = httpx.get(f"http://127.0.0.1:{stack.ui_port}/ui/live", timeout=10)
+        assert ui.status_code == 200
+    finally:  # a failed stack would hold the ports the next tests publish
+        down = compose(stack, "down", "--volumes", "--timeout", "5")
     assert down.returncode == 0, down.stderr[-3000:]
 
 
@@ -406,6 +416,8 @@ def test_a_taken_port_is_named_and_two_ups_at_once_start_one_stack(
 def test_clean_volumes_lists_them_asks_and_removes_only_the_projects(
     stack: DockerStack, docker_client: Any
 ) -> None:
+    assert stack.pulpo("up", timeout=900).returncode == 0  # the volumes exist
+    assert stack.pulpo("down", timeout=300).returncode == 0  # clean refuses otherwise
     start = prefix(stack)
     unlabelled = docker_client.volumes.create(f"{start}-other")
     try:
@@ -414,6 +426,21 @@ def test_clean_volumes_lists_them_asks_and_removes_only_the_projects(
         assert f"Docker volume {start}-db" in refused.stdout
         assert f"Docker volume {start}-other" not in refused.stdout
         assert "nothing deleted" in refused.stderr
+        assert f"{start}-db" in {v.name for v in docker_client.volumes.list()}
+
+        # A container pulpo did not start (a Compose stack's, say) still mounts one.
+        image = (stack.root / "run_cache" / "docker" / "image").read_text().strip()
+        user = docker_client.containers.create(
+            image, "true", name=f"{start}-user", volumes={f"{start}-db": {"bind": "/x"}}
+        )
+        try:
+            in_use = stack.pulpo("clean", "--all", "--volumes", "--yes")
+        finally:
+            user.remove(force=True)
+        assert in_use.returncode == 1 and "Traceback" not in in_use.stderr
+        [line] = [x for x in in_use.stderr.splitlines() if x.startswith("error:")]
+        assert f"Docker volume {start}-db is used by container {start}-user" in line
+        assert (stack.root / "run_cache").exists()  # nothing deleted
         assert f"{start}-db" in {v.name for v in docker_client.volumes.list()}
 
         removed = stack.pulpo("clean", "--all", "--volumes", "--yes")
