@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from pulpo.errors import RunError
-from pulpo.runtime.temporary_server import reporting_to, temporary_server_api
+from pulpo.runtime.temporary_server import temporary_server_api
 from pulpo.settings import Settings
 
 DASK_ADDRESS = "PULPO_DASK_ADDRESS"
@@ -66,7 +66,7 @@ def dask_cluster(module: str | None = None) -> Any:
     class SharedClusterDaskTaskRunner(DaskTaskRunner):  # type: ignore[misc]
         """Connects to the configured scheduler or to this process's local cluster."""
 
-        _temporary_api: str | None = None
+        _settings: Any = None  # for the workers of a local cluster
 
         def __enter__(self) -> Any:
             if _in_a_dask_worker():  # a task's own context: Prefect's default
@@ -84,12 +84,16 @@ def dask_cluster(module: str | None = None) -> Any:
                     f"cannot reach the Dask scheduler at {self.address}: {error}; start "
                     f"it, or unset dask_address ({DASK_ADDRESS}) to use a local cluster"
                 ) from None
-            if not address:  # workers of another machine could not reach it
-                self._temporary_api = temporary_server_api()
+            if not address:  # workers of another machine: Prefect's own way
+                from pulpo.runtime.worker_settings import LocalWorkerSettings
+
+                self._settings = LocalWorkerSettings(temporary_server_api())
             return runner
 
         def submit(self, *args: Any, **kwargs: Any) -> Any:
-            with reporting_to(self._temporary_api):
+            if self._settings is None:
+                return super().submit(*args, **kwargs)
+            with self._settings.submitting():
                 return super().submit(*args, **kwargs)
 
     return SharedClusterDaskTaskRunner(client_kwargs={"timeout": 10})

@@ -29,7 +29,8 @@ from prefect.task_runners import (  # noqa: TID253
 
 from pulpo.runtime.forkserver import start_forkserver
 from pulpo.runtime.resources import close_process_resources
-from pulpo.runtime.temporary_server import reporting_to, temporary_server_api
+from pulpo.runtime.temporary_server import temporary_server_api
+from pulpo.runtime.worker_settings import LocalWorkerSettings, worker_environment
 
 _LOCK = threading.Lock()
 _POOLS: dict[int, _SharedPool] = {}
@@ -131,12 +132,17 @@ class WarmProcessPoolTaskRunner(ProcessPoolTaskRunner):
         self._executor = pool.executor
         self._subprocess_message_queue = pool.queue
         self._resolver_executor = ThreadPoolExecutor(max_workers=self._max_workers)
-        self._temporary_api = temporary_server_api()
+        self._settings = LocalWorkerSettings(temporary_server_api())
         self._submitted: list[Future[bytes]] = []
         return self
 
     def submit(self, task: Any, *args: Any, **kwargs: Any) -> Any:
-        with reporting_to(self._temporary_api):
+        with self._settings.submitting() as settings:
+            if settings is not None and self._cached_env_settings is not settings:
+                # Prefect caches the workers' environment for one runner, that is
+                # one flow run; computing it costs the first task 0.05 s.
+                self._cached_env = worker_environment(settings)
+                self._cached_env_settings = settings
             return super().submit(task, *args, **kwargs)
 
     def _resolve_futures_and_submit(self, *args: Any, **kwargs: Any) -> Future[bytes]:
