@@ -43,7 +43,7 @@ def error_line(result: Result) -> str:
     return lines[-1]
 
 
-@pytest.mark.parametrize(("flow", "timeout"), [("slow_flow", 2), ("pooled_flow", 6)])
+@pytest.mark.parametrize(("flow", "timeout"), [("slow_flow", 2), ("pooled_flow", 15)])
 def test_a_flow_timeout_cuts_off_a_running_operation_and_starts_no_later_one(
     policies: Path, server_env: dict[str, str], tmp_path: Path, flow: str, timeout: int
 ) -> None:
@@ -152,4 +152,4 @@ def test_inspect_shows_hooks_and_flow_timeouts(policies: Path) -> None:
     data = json.loads(run_pulpo("inspect", "--json", cwd=policies).stdout)
     (dimensions,) = [op for op in data["operations"] if op["name"] == "saga.dimensions"]
     assert dimensions["policy"]["on_failure"] == "policies.steps.undo_topic"
-    assert {f["name"]: f["timeout"] for f in data["flows"]}["pooled_flow"] == 6
+    assert {f["name"]: f["timeout"] for f in data["flows"]}["pooled_flow"] == 15

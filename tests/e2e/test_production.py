@@ -79,6 +79,8 @@ def unfinished(ticker: Ticker, flow: str) -> list[dict[str, Any]]:
     return ticker.runs("--flow", flow, "--status", "pending", "--status", "processing")
 
 
+# Time for its own waits and for the pause at the end, which later tests need.
+@pytest.mark.timeout(600)
 def test_a_scheduled_flow_runs_through_the_worker_until_paused(ticker: Ticker) -> None:
     schedule = ticker.inspected_schedule("tick_flow")
     assert schedule["kind"] == "interval" and schedule["value"] == 5

@@ -38,6 +38,7 @@ def nothing_left_running(stack: Stack) -> Iterator[None]:
     stack.pulpo("down")
 
 
+@pytest.mark.timeout(600)  # ten commands against the whole stack, on a loaded machine
 def test_up_deploy_run_through_the_worker_and_down(stack: Stack) -> None:
     up = stack.pulpo("up")
     assert up.returncode == 0, up.stderr[-3000:]
