@@ -270,10 +270,10 @@ class CLI:
 
         if not names:
             return []  # and without a question to Docker, which may not run
-        backend = DockerBackend(self.project, self.project.settings)
-        removed = []
         from docker.errors import APIError
 
+        backend = DockerBackend(self.project, self.project.settings)
+        removed = []
         for volume in backend.volumes():  # only volumes with the project's label
             if volume.name in names:
                 try:
