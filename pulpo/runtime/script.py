@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pulpo.errors import PulpoError, RunError, error_line
@@ -18,6 +20,7 @@ def run_script(*flows: Any, argv: Sequence[str] | None = None) -> None:
     ``name=value`` parameters. Prints the result as JSON; exits 1 with a message on error.
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    flows = _imported_by_name(flows)
     by_name = {flow.name: flow for flow in flows}
     chosen = flows[0]
     try:
@@ -32,3 +35,19 @@ def run_script(*flows: Any, argv: Sequence[str] | None = None) -> None:
         print(error_line(error), file=sys.stderr)
         raise SystemExit(1) from None
     print(result_json(result))
+
+
+def _imported_by_name(flows: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The same flows from their module imported under its package name, when the
+    module runs as the script (``__main__``).
+
+    The ``processes`` and ``dask`` task runners send tasks to other processes by
+    reference to their module; cloudpickle copies a ``__main__`` function by value
+    instead, with everything it refers to, and the copy of the flow's typed result
+    fails to load (``TypedDict`` classes cannot be rebuilt that way).
+    """
+    script = getattr(sys.modules.get("__main__"), "__file__", None)
+    if script is None or not flows or flows[0].fn.__module__ != "__main__":
+        return flows
+    module = importlib.import_module(f"run_cache.orchestration.{Path(script).stem}")
+    return tuple(getattr(module, flow.fn.__name__) for flow in flows)

@@ -166,6 +166,29 @@ def test_cpu_bound_operations_run_in_parallel_processes(
     assert result["cpu.pool.join"]["pids"] == [left["pid"], right["pid"]]
 
 
+def test_a_processes_flow_module_runs_as_a_script(
+    lab: Path, server_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`python run_cache/orchestration/cpu_flow.py` hands its tasks to the pool's
+    processes as `pulpo prefect run` does: by reference to the module, which a
+    script (`__main__`) is not."""
+    assert run_pulpo("build", cwd=lab, env=server_env).returncode == 0
+    script = lab / "run_cache" / "orchestration" / "cpu_flow.py"
+    args = ["cpu_pool_flow", f"log={tmp_path / 'log'}", "seconds=0.2"]
+    completed = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env={**os.environ, **server_env},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout)
+    left, right = result["cpu.pool.left"]["pid"], result["cpu.pool.right"]["pid"]
+    assert left != right and result["cpu.pool.join"]["pids"] == [left, right]
+
+
 REUSE_SCRIPT = """
 import asyncio, json, sys
 from run_cache.orchestration.cpu_flow import cpu_pool_flow
