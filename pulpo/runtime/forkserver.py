@@ -12,7 +12,7 @@ import multiprocessing
 import os
 import sys
 import threading
-from multiprocessing import forkserver
+from multiprocessing import forkserver, spawn
 
 PRELOAD = [
     "prefect",
@@ -23,6 +23,8 @@ PRELOAD = [
 # Set while the forkserver starts: preloading the flow module asks for the pool
 # again, and must not start a forkserver of its own.
 INSIDE_FORKSERVER = "PULPO_INSIDE_FORKSERVER"
+# The command's script, for pulpo.runtime.forkserver_main to run in the forkserver.
+MAIN_SCRIPT = "PULPO_FORKSERVER_MAIN"
 _LOCK = threading.Lock()
 _started = False
 _at_import = True
@@ -59,13 +61,17 @@ def start_forkserver(module: str | None = None) -> None:
         if _started:
             return
         extra = [module] if module and module != "__main__" else []
+        main = spawn.get_preparation_data("forkserver").get("init_main_from_path")
+        if main:
+            extra.append("pulpo.runtime.forkserver_main")
         multiprocessing.set_forkserver_preload([*PRELOAD, *extra])
         _start_quiet_resource_tracker()
         os.environ[INSIDE_FORKSERVER] = "1"
+        os.environ[MAIN_SCRIPT] = main or ""
         try:
             forkserver.ensure_running()
         finally:
-            del os.environ[INSIDE_FORKSERVER]
+            del os.environ[INSIDE_FORKSERVER], os.environ[MAIN_SCRIPT]
         _started = True
 
 

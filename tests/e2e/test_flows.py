@@ -190,7 +190,9 @@ def test_a_processes_flow_module_runs_as_a_script(
 
 
 REUSE_SCRIPT = """
-import asyncio, json, sys
+import asyncio, json, os, sys
+with open(__file__ + ".loads", "a") as loads:  # who ran this script
+    loads.write(f"{os.getpid()}\\n")
 from run_cache.orchestration.cpu_flow import cpu_pool_flow
 from run_cache.orchestration.crash_flow import crash_flow
 
@@ -214,7 +216,8 @@ def test_later_flow_runs_of_a_process_reuse_its_worker_processes(
     lab: Path, server_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Workers outlive a flow run: the second run pays no process start-up. A worker
-    that dies fails its own run, and the next run gets new workers."""
+    that dies fails its own run, and the next run gets new workers. Workers do not
+    run the command's script again at their start (the forkserver did, once)."""
     assert run_pulpo("build", cwd=lab, env=server_env).returncode == 0
     script = tmp_path / "twice.py"
     script.write_text(REUSE_SCRIPT)
@@ -231,6 +234,8 @@ def test_later_flow_runs_of_a_process_reuse_its_worker_processes(
     assert len(set(first)) == 2 and first == second
     assert crashed.startswith("operation 'crash.exit' failed: BrokenProcessPool")
     assert len(set(after)) == 2 and not set(after) & set(first)
+    loads = {int(pid) for pid in (tmp_path / "twice.py.loads").read_text().split()}
+    assert len(loads) == 2 and not loads & {*first, *after}, loads
 
 
 CHILDREN = """
