@@ -44,6 +44,16 @@ class Ticker(Stack):
         assert listed.returncode == 0, listed.stderr[-2000:]
         return list(json.loads(listed.stdout))
 
+    def failed_run(self) -> dict[str, Any]:
+        """Run fall_flow through the worker; the run it left, failed."""
+        before = {r["run_id"] for r in self.runs("--flow", "fall_flow")}
+        fell = self.pulpo("prefect", "run", "fall_flow", "--deployment")
+        assert fell.returncode == 1, fell.stderr[-2000:]
+        assert "ended Failed: " in fell.stderr, fell.stderr[-2000:]
+        new = [r for r in self.runs("--flow", "fall_flow") if r["run_id"] not in before]
+        assert [r["status"] for r in new] == ["failed"], new
+        return new[0]
+
     def inspected_schedule(self, flow: str) -> dict[str, Any]:
         inspected = self.pulpo("inspect", "--json")
         assert inspected.returncode == 0, inspected.stderr[-2000:]
@@ -209,9 +219,7 @@ def test_a_deployment_run_that_outlives_its_timeout_is_cancelled(
 
 
 def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> None:
-    failed = ticker.pulpo("prefect", "run", "fall_flow", "--deployment")
-    assert failed.returncode == 1
-    (first,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
+    first = ticker.failed_run()
     ticks_before = ticker.runs("--flow", "tick_flow", "--status", "completed")
     assert ticks_before
 
@@ -241,9 +249,7 @@ def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> 
         assert first["run_id"] in ids
         assert {r["status"] for r in listed.json()["runs"]} == {"failed"}
         # A run that fails after the listing is not deleted with it.
-        assert (
-            ticker.pulpo("prefect", "run", "fall_flow", "--deployment").returncode == 1
-        )
+        second = ticker.failed_run()
         deleted = api.post(
             "/api/v1/run-cleanup",
             json={
@@ -257,8 +263,8 @@ def test_cleanup_lists_first_and_deletes_only_what_it_listed(ticker: Ticker) -> 
         assert deleted.json()["deleted"] == ids
         bad = api.post("/api/v1/run-cleanup", json={"older_than": "soon"})
         assert bad.status_code == 422 and "older_than" in bad.text
-    (second,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
-    assert second["run_id"] != first["run_id"]
+    left = ticker.runs("--flow", "fall_flow", "--status", "failed")
+    assert [r["run_id"] for r in left] == [second["run_id"]], left
 
     yes = ticker.pulpo(
         "prefect", "cleanup", "--older-than", "0s", "--status", "failed", "--yes"
@@ -335,8 +341,7 @@ def test_a_run_whose_worker_was_killed_is_marked_crashed_and_retried(
 def test_run_retention_makes_the_api_delete_old_ended_runs_only(
     ticker: Ticker,
 ) -> None:
-    assert ticker.pulpo("prefect", "run", "fall_flow", "--deployment").returncode == 1
-    (failed,) = ticker.runs("--flow", "fall_flow", "--status", "failed")
+    failed = ticker.failed_run()
     with ticker.api() as api:
         napping = api.post(
             # Longer than the test, however slow the machine: it must still be going.
