@@ -14,11 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pulpo.api.storable import storable
 from pulpo.errors import ERROR_CODE_MEANINGS, ErrorCode
 from pulpo.runtime.failures import code_of_state
-from pulpo.runtime.forkserver import start_with_first_run
-
-# The API imports every flow module to read its signature and runs flows only through
-# deployments: a flow module's import must not start a forkserver here.
-start_with_first_run()
 
 Status = Literal["pending", "processing", "completed", "failed", "cancelled"]
 STATUSES: tuple[Status, ...] = typing.get_args(Status)
