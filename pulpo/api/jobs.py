@@ -49,9 +49,9 @@ from pulpo.run_control import only_due, process_gone
 from pulpo.runtime.forkserver import start_with_first_run
 from pulpo.settings import FlowSettings
 
-# The API (and only the API imports this module, as its generated routes do before
-# they import the flow modules) reads every flow's signature and runs flows only
-# through deployments: a flow module's import must not start a forkserver here.
+# Only the API imports this module (its generated routes do, before the flow
+# modules). It reads every flow's signature and runs flows only through deployments,
+# so a flow module's import must not start a forkserver here.
 start_with_first_run()
 
 logger = logging.getLogger("pulpo.api")
